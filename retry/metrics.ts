@@ -95,6 +95,10 @@ export class RetryMetrics {
 
   /** Sets every count back to zero. */
   reset(): void {
-    this.#calls = this.#successes = this.#attempts = this.#fallbacks = 0;
+    this.#calls =
+      this.#successes =
+      this.#attempts =
+      this.#fallbacks =
+        0;
   }
 }

@@ -27,8 +27,8 @@
  * @module
  */
 export {
-  backoffSchedule,
   type BackoffOptions,
+  backoffSchedule,
   type Jitter,
   type JitterContext,
   type JitterFunction,

@@ -2,7 +2,11 @@ import { classifyError, type ErrorClassification } from "./classify.ts";
 import type { RetryOptions } from "./retry.ts";
 
 /** The names of the built-in presets. */
-export type RetryPresetName = "quick" | "aggressive" | "conservative" | "fileIo";
+export type RetryPresetName =
+  | "quick"
+  | "aggressive"
+  | "conservative"
+  | "fileIo";
 
 // File I/O should be retried only for failures the OS calls temporary
 // (EBUSY, EAGAIN, EINTR, EIO) or out of a resource that frees up (EMFILE,

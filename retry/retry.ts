@@ -306,7 +306,7 @@ export async function runPlan<T>(
         // a wait that would eat that room is shortened, and when there is
         // no room at all, no further attempt is started.
         left = deadline - elapsedMs;
-        const room = left - longestAttempt;
+        const room = left - Math.max(longestAttempt, 1);
         if (hint !== undefined && Math.min(hint, plan.maxRetryAfter) > room) {
           giveUp = new DeadlineExceededError(error, attempt, {
             deadline,

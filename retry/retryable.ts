@@ -1,7 +1,7 @@
 import { makePlan, type RetryOptions, runPlan } from "./retry.ts";
 
 /**
- * A method decorator (TC39 decorators, as Deno runs them by default — not
+ * A decorator for async methods (TC39 decorators, as Deno runs them by default — not
  * TypeScript's legacy `experimentalDecorators`) that retries every call of
  * the method with the given options. `this` is kept.
  *
@@ -33,10 +33,10 @@ import { makePlan, type RetryOptions, runPlan } from "./retry.ts";
 export function retryable<This, A extends unknown[], R>(
   options?: RetryOptions<R>,
 ): (
-  method: (this: This, ...args: A) => R | Promise<R>,
+  method: (this: This, ...args: A) => Promise<R>,
   context: ClassMethodDecoratorContext<
     This,
-    (this: This, ...args: A) => R | Promise<R>
+    (this: This, ...args: A) => Promise<R>
   >,
 ) => (this: This, ...args: A) => Promise<R> {
   const plan = makePlan(options);
