@@ -39,12 +39,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     // setTimeout clamps values above 2^31-1 to 1 ms; chain shorter waits.
     const step = Math.min(Math.max(0, ms), 2_147_483_647);
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const onAbort = () => {
       clearTimeout(timer);
       reject(signal!.reason);
     };
-    timer = setTimeout(() => {
+    const timer = setTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
       if (ms > step) sleep(ms - step, signal).then(resolve, reject);
       else resolve();

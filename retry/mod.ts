@@ -34,6 +34,8 @@ export {
   type JitterFunction,
 } from "./backoff.ts";
 export * from "./budget.ts";
+export * from "./circuit_breaker.ts";
+export * from "./circuit_open_error.ts";
 export * from "./classify.ts";
 export * from "./clock.ts";
 export * from "./duration.ts";
