@@ -52,6 +52,18 @@ import {
   retryCommand,
 } from "./cli/_retry_command.ts";
 import { VERSION } from "./cli/_version.ts";
+import { READ_HELP, READ_OPTIONS, readCommand } from "./cli/_read_command.ts";
+import {
+  REPORTS_HELP,
+  REPORTS_OPTIONS,
+  reportsCommand,
+} from "./cli/_reports_command.ts";
+import { SCAN_HELP, SCAN_OPTIONS, scanCommand } from "./cli/_scan_command.ts";
+import {
+  WRITE_HELP,
+  WRITE_OPTIONS,
+  writeCommand,
+} from "./cli/_write_command.ts";
 
 export type { CliIo } from "./cli/_context.ts";
 
@@ -73,6 +85,34 @@ const COMMANDS: Record<string, Command> = {
     options: RETRY_OPTIONS,
     wraps: true,
     run: retryCommand,
+  },
+  write: {
+    summary: "Replace a file with stdin atomically and durably (like sponge)",
+    help: WRITE_HELP,
+    options: WRITE_OPTIONS,
+    wraps: false,
+    run: writeCommand,
+  },
+  read: {
+    summary: "Print a file, retrying transient errors, with a timeout",
+    help: READ_HELP,
+    options: READ_OPTIONS,
+    wraps: false,
+    run: readCommand,
+  },
+  scan: {
+    summary: "List files under a directory matching globs",
+    help: SCAN_HELP,
+    options: SCAN_OPTIONS,
+    wraps: false,
+    run: scanCommand,
+  },
+  reports: {
+    summary: "Show recorded I/O failures, newest first",
+    help: REPORTS_HELP,
+    options: REPORTS_OPTIONS,
+    wraps: false,
+    run: reportsCommand,
   },
 };
 
@@ -100,7 +140,10 @@ wrap another command exit with its last code (124 when Sturdy killed it on a tim
 
 Examples:
   sturdy retry --attempts 3 --timeout 10s -- ./sync.sh
-  sturdy retry --help`;
+  jq '.n += 1' state.json | sturdy write state.json
+  sturdy scan src --include "**/*.ts" --exclude "**/*_test.ts"
+  sturdy reports --since 1h
+  sturdy <command> --help`;
 
 /**
  * Runs the CLI with `args` (without the program name) and returns the exit
@@ -200,11 +243,15 @@ function report(
   verbose: boolean,
 ): number {
   const cliError = err instanceof CliError ? err : permissionError(err);
-  const code = cliError?.exitCode ?? ExitCode.failed;
+  const sturdyCode = err instanceof SturdyError ? err.code : undefined;
+  // A library error for a missing Deno permission already names the flag.
+  const code = cliError?.exitCode ??
+    (sturdyCode === "missing_permission"
+      ? ExitCode.noPermission
+      : ExitCode.failed);
   const message = cliError?.message ??
     (err instanceof Error ? err.message : String(err));
-  const hint = cliError?.hint ??
-    (err instanceof SturdyError && err.path ? `Path: ${err.path}` : undefined);
+  const hint = cliError?.hint;
   io.stderr(`sturdy: ${message}\n`);
   if (hint) io.stderr(`  ${hint}\n`);
   if (verbose && cliError === undefined && err instanceof Error && err.stack) {
@@ -212,7 +259,12 @@ function report(
   }
   if (json) {
     io.stdout(
-      JSON.stringify({ ok: false, exitCode: code, error: message }) + "\n",
+      JSON.stringify({
+        ok: false,
+        exitCode: code,
+        error: message,
+        ...(sturdyCode ? { code: sturdyCode } : {}),
+      }) + "\n",
     );
   }
   return code;

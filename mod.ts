@@ -18,4 +18,5 @@
  *
  * @module
  */
+export * from "./fs/mod.ts";
 export * from "./retry/mod.ts";

@@ -15,6 +15,18 @@ export interface CliIo {
   stderrIsTerminal: boolean;
   /** Reads an environment variable; `undefined` when unset or not allowed. */
   env(name: string): string | undefined;
+  /**
+   * Writes raw bytes to stdout (file contents).
+   *
+   * @default {the process's stdout}
+   */
+  stdoutBytes?(bytes: Uint8Array): void;
+  /**
+   * The input stream.
+   *
+   * @default {the process's stdin}
+   */
+  stdin?(): ReadableStream<Uint8Array>;
 }
 
 const encoder = new TextEncoder();
@@ -24,6 +36,8 @@ export function processIo(): CliIo {
   return {
     stdout: (text) => writeAll(Deno.stdout, text),
     stderr: (text) => writeAll(Deno.stderr, text),
+    stdoutBytes: (bytes) => writeAllBytes(Deno.stdout, bytes),
+    stdin: () => Deno.stdin.readable,
     stderrIsTerminal: Deno.stderr.isTerminal(),
     env(name) {
       try {
@@ -36,7 +50,10 @@ export function processIo(): CliIo {
 }
 
 function writeAll(stream: typeof Deno.stdout, text: string): void {
-  const bytes = encoder.encode(text);
+  writeAllBytes(stream, encoder.encode(text));
+}
+
+function writeAllBytes(stream: typeof Deno.stdout, bytes: Uint8Array): void {
   let written = 0;
   while (written < bytes.length) {
     written += stream.writeSync(bytes.subarray(written));

@@ -15,7 +15,6 @@ import {
   DeadlineExceededError,
   formatDuration,
   type Jitter,
-  parseDuration,
   retry,
   validateName,
 } from "../retry/mod.ts";
@@ -26,6 +25,7 @@ import {
   parseCommandArgs,
 } from "./_context.ts";
 import { ExitCode } from "./_exit_codes.ts";
+import { FlagReader } from "./_flags.ts";
 
 /** `sturdy retry --help`. */
 export const RETRY_HELP =
@@ -129,6 +129,7 @@ export async function retryCommand(
   ctx: CommandContext,
 ): Promise<number> {
   const { values } = parseCommandArgs("retry", own, OPTIONS);
+  const flags = new FlagReader("retry");
   if (wrapped.length === 0) {
     throw new UsageError(
       'Missing the command to run: put it after "--", e.g. sturdy retry -- curl -fsS URL',
@@ -136,9 +137,9 @@ export async function retryCommand(
     );
   }
   const [cmd, ...cmdArgs] = wrapped as [string, ...string[]];
-  const attempts = integer(values.attempts, "--attempts", 5, 1);
-  const minTimeout = duration(values.delay, "--delay", 1_000);
-  const maxTimeout = duration(values["max-delay"], "--max-delay", 60_000);
+  const attempts = flags.integer(values.attempts, "--attempts", 5, 1);
+  const minTimeout = flags.duration(values.delay, "--delay", 1_000);
+  const maxTimeout = flags.duration(values["max-delay"], "--max-delay", 60_000);
   if (maxTimeout < minTimeout) {
     throw new UsageError(
       `--max-delay (${formatDuration(maxTimeout)}) is shorter than --delay (${
@@ -147,17 +148,21 @@ export async function retryCommand(
       "retry",
     );
   }
-  const multiplier = number(values.multiplier, "--multiplier", 2, 1);
+  const multiplier = flags.number(values.multiplier, "--multiplier", 2, 1);
   const jitter = parseJitter(values.jitter);
-  const timeoutMs = optionalDuration(values.timeout, "--timeout");
-  const killAfterMs = duration(values["kill-after"], "--kill-after", 5_000);
-  const deadline = optionalDuration(values.deadline, "--deadline");
+  const timeoutMs = flags.optionalDuration(values.timeout, "--timeout");
+  const killAfterMs = flags.duration(
+    values["kill-after"],
+    "--kill-after",
+    5_000,
+  );
+  const deadline = flags.optionalDuration(values.deadline, "--deadline");
   const retryOn = parseExitCodes(values["retry-on-exit"]);
   const breaker = values.breaker === undefined ? undefined : openBreaker(
     values.breaker,
     ctx.home,
-    integer(values["breaker-threshold"], "--breaker-threshold", 5, 1),
-    duration(values["breaker-cooldown"], "--breaker-cooldown", 30_000),
+    flags.integer(values["breaker-threshold"], "--breaker-threshold", 5, 1),
+    flags.duration(values["breaker-cooldown"], "--breaker-cooldown", 30_000),
     ctx,
   );
 
@@ -400,64 +405,6 @@ function openBreaker(
 
 function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? "" : "s"}`;
-}
-
-function integer(
-  text: string | undefined,
-  flag: string,
-  fallback: number,
-  min: number,
-): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(
-      `Invalid ${flag} ${
-        JSON.stringify(text)
-      }: use a whole number of at least ${min}`,
-      "retry",
-    );
-  }
-  return value;
-}
-
-function number(
-  text: string | undefined,
-  flag: string,
-  fallback: number,
-  min: number,
-): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value) || value < min) {
-    throw new UsageError(
-      `Invalid ${flag} ${
-        JSON.stringify(text)
-      }: use a number of at least ${min}`,
-      "retry",
-    );
-  }
-  return value;
-}
-
-function duration(
-  text: string | undefined,
-  flag: string,
-  fallback: number,
-): number {
-  return optionalDuration(text, flag) ?? fallback;
-}
-
-function optionalDuration(
-  text: string | undefined,
-  flag: string,
-): number | undefined {
-  if (text === undefined) return undefined;
-  try {
-    return parseDuration(text);
-  } catch (err) {
-    throw new UsageError(`${flag}: ${(err as Error).message}`, "retry");
-  }
 }
 
 function parseJitter(text: string | undefined): Jitter {

@@ -1,0 +1,345 @@
+// The durable atomic replace of one file (DESIGN.md section 5).
+//
+// Invariant: after a crash at any instant the target holds its complete
+// old content or its complete new content, never a mix and never empty.
+// Each step keeps it:
+//   1. the new bytes go to a fresh temp file in the target's directory
+//      (exclusive create, random name): the target is untouched;
+//   2. every byte is written and the size checked, then the data synced
+//      (unless durability is "none"): a torn temp is never renamed;
+//   3. rename(temp, target) is the single atomic switch, and it runs only
+//      through `attempt.commit`, so a call that gave up never switches;
+//   4. the directory is synced (durable) so the switch survives power loss.
+// On any failure before the switch the temp is removed; after it the temp
+// name no longer exists. A failed fsync is never retried: the kernel may
+// have dropped the dirty pages and a second fsync would report success.
+
+import { basename, dirname, join, resolve } from "node:path";
+import { SturdyError } from "../retry/mod.ts";
+import type { FileSystem } from "./file_system.ts";
+import type { IoAttempt } from "./_run_io.ts";
+import { osCodeOf } from "./_to_fs_error.ts";
+import { tempName } from "./_temp_name.ts";
+import { copyStream, fileStream, writeAll } from "./_stream_io.ts";
+import { writeFailure } from "./_write_error.ts";
+
+export { isTempName } from "./_temp_name.ts";
+
+/** How hard a write works to survive a crash. */
+export type Durability = "durable" | "atomic" | "none";
+
+/** What a write does when the target is a symlink. */
+export type SymlinkPolicy = "follow" | "replace" | "reject";
+
+/** Data to write: bytes in memory or a stream of them. */
+export type WriteData = Uint8Array | ReadableStream<Uint8Array>;
+
+/** Options of {@linkcode createTemp}. */
+export interface CreateTempOptions {
+  /** `"none"` skips the fsync of the temp. */
+  durability: Durability;
+  /** The temp's mode; the umask'd default for a new file if unset. */
+  mode?: number;
+  /** Stops a stream between chunks. */
+  signal?: AbortSignal;
+  /** The public call, for error messages. @default {"write"} */
+  operation?: string;
+  /** The path the caller asked for, for error messages. @default {target} */
+  path?: string;
+}
+
+/** Options of {@linkcode atomicWrite}. */
+export interface AtomicWriteOptions {
+  /** @default {"durable"} */
+  durability?: Durability;
+  /** @default {"follow"} */
+  symlinks?: SymlinkPolicy;
+  /** Keep the previous content as `<name>.bak`. @default {false} */
+  backup?: boolean;
+  /** The new file's mode; the existing file's mode if unset. */
+  mode?: number;
+  /** The public call, for error messages. @default {"write"} */
+  operation?: string;
+}
+
+const WINDOWS = Deno.build.os === "windows";
+/** Codes after which another attempt could report a false success. */
+const FATAL_CODES = new Set(["sync_failed", "stream_consumed"]);
+
+/** Whether a failure must end the call instead of being retried. */
+export function isFatalWriteError(err: unknown): boolean {
+  return err instanceof SturdyError && FATAL_CODES.has(err.code);
+}
+
+/**
+ * Wraps one attempt of a write so that once an attempt failed fatally (a
+ * failed fsync, a consumed stream) every later attempt rethrows that error
+ * instead of trying again, whatever the caller's retry policy says.
+ * `alsoFatal` adds the caller's own condition (e.g. a consumed stream).
+ */
+export function guardAttempts<T>(
+  fn: (attempt: IoAttempt) => Promise<T>,
+  alsoFatal: (err: unknown) => boolean = () => false,
+): (attempt: IoAttempt) => Promise<T> {
+  let fatal: { error: unknown } | undefined;
+  return async (attempt) => {
+    if (fatal) throw fatal.error;
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (isFatalWriteError(err) || alsoFatal(err)) fatal = { error: err };
+      throw err;
+    }
+  };
+}
+
+/**
+ * Creates a temp file next to `target` holding all of `data`, synced
+ * unless durability is `"none"`, and returns its path. On failure nothing
+ * is left behind.
+ *
+ * @param fs The file system.
+ * @param target The file the temp will replace.
+ * @param data The bytes or a stream of them.
+ * @param options Durability, mode, signal.
+ * @returns The temp file's path.
+ */
+export async function createTemp(
+  fs: FileSystem,
+  target: string,
+  data: WriteData,
+  options: CreateTempOptions,
+): Promise<string> {
+  const operation = options.operation ?? "write";
+  const path = options.path ?? target;
+  options.signal?.throwIfAborted();
+  const temp = join(dirname(target), tempName(basename(target)));
+  // Exclusive create: 96 random bits make a collision practically
+  // impossible, and createNew makes one harmless. The temp starts with the
+  // target's mode (less the umask), never more exposed than the target.
+  const handle = await fs.open(temp, {
+    write: true,
+    createNew: true,
+    mode: options.mode ?? 0o666,
+  });
+  let open = true;
+  try {
+    const site = { operation, path };
+    const size = data instanceof Uint8Array
+      ? (await writeAll(handle, data, site), data.length)
+      : await copyStream(handle, data, site, options.signal);
+    const info = await handle.stat();
+    if (info.size !== size) {
+      throw writeFailure(
+        "short_write",
+        operation,
+        path,
+        `the temp file holds ${info.size} bytes instead of ${size}; the target was left unchanged`,
+      );
+    }
+    // The umask may have cut the mode given to open; chmod is not masked.
+    // Most of the time it did not, and the chmod is saved.
+    if (
+      options.mode !== undefined && !WINDOWS &&
+      ((info.mode ?? 0) & 0o7777) !== options.mode
+    ) {
+      await fs.chmod(temp, options.mode);
+    }
+    if (options.durability !== "none") {
+      try {
+        await handle.syncData();
+      } catch (err) {
+        throw writeFailure(
+          "sync_failed",
+          operation,
+          path,
+          `flushing the new data to the device failed (${
+            osCodeOf(err) ?? "fsync error"
+          }); the target was left unchanged and the write is not retried, since a failed fsync may have dropped the data (check the device and its logs)`,
+          err,
+        );
+      }
+    }
+    open = false;
+    handle.close();
+    return temp;
+  } catch (err) {
+    if (open) {
+      try {
+        handle.close();
+      } catch { /* already failing */ }
+    }
+    await fs.remove(temp).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Flushes a directory's entries (a rename into it) to the device. Skipped
+ * on Windows, which cannot open a directory; tolerated where the file
+ * system does not support it (EINVAL, ENOTSUP).
+ *
+ * @param fs The file system.
+ * @param dir The directory.
+ */
+export async function syncDir(fs: FileSystem, dir: string): Promise<void> {
+  if (WINDOWS) return;
+  const handle = await fs.open(dir, { read: true });
+  try {
+    await handle.sync();
+  } catch (err) {
+    const code = osCodeOf(err);
+    if (code !== "EINVAL" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") {
+      throw err;
+    }
+  } finally {
+    handle.close();
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  return osCodeOf(err) === "ENOENT";
+}
+
+/** The file a write lands in, per the symlink policy, and its metadata. */
+async function resolveTarget(
+  fs: FileSystem,
+  path: string,
+  policy: SymlinkPolicy,
+  operation: string,
+): Promise<{ target: string; info: Deno.FileInfo | undefined }> {
+  let current = resolve(path);
+  for (let hops = 0; hops < 40; hops++) {
+    let info: Deno.FileInfo;
+    try {
+      info = await fs.lstat(current);
+    } catch (err) {
+      if (isMissing(err)) return { target: current, info: undefined };
+      throw err;
+    }
+    if (!info.isSymlink) return { target: current, info };
+    if (policy === "reject") {
+      throw writeFailure(
+        "symlink_rejected",
+        operation,
+        path,
+        `${
+          hops === 0 ? "it" : `"${current}"`
+        } is a symbolic link and the symlinks policy is "reject"; write to the real file or pass symlinks: "follow" or "replace"`,
+      );
+    }
+    // "replace" swaps the link itself for a regular file.
+    if (policy === "replace") return { target: current, info: undefined };
+    current = resolve(dirname(current), await fs.readLink(current));
+  }
+  throw writeFailure(
+    "symlink_loop",
+    operation,
+    path,
+    "too many levels of symbolic links; check for a link that points back to itself",
+  );
+}
+
+// The backup is itself an atomic replace of `<name>.bak` with a copy of
+// the current content, so a crash leaves it complete (old or new backup).
+async function writeBackup(
+  fs: FileSystem,
+  target: string,
+  options: CreateTempOptions,
+): Promise<void> {
+  const bak = `${target}.bak`;
+  const source = fileStream(await fs.open(target, { read: true }));
+  let temp: string;
+  try {
+    temp = await createTemp(fs, bak, source, options);
+  } catch (err) {
+    await source.cancel().catch(() => {}); // closes the file if unread
+    throw err;
+  }
+  try {
+    await fs.rename(temp, bak);
+  } catch (err) {
+    await fs.remove(temp).catch(() => {});
+    throw err;
+  }
+}
+
+/**
+ * Replaces `path` atomically with `data` (DESIGN.md section 5): symlink
+ * policy, kept mode, same-device check, temp, commit, directory sync.
+ *
+ * @param attempt The current attempt of the call (its `commit` guards the
+ *   rename).
+ * @param path The file to replace.
+ * @param data The new content.
+ * @param options Durability, symlinks, backup, mode.
+ */
+export async function atomicWrite(
+  attempt: IoAttempt,
+  path: string,
+  data: WriteData,
+  options: AtomicWriteOptions,
+): Promise<void> {
+  const { fs, signal } = attempt;
+  const operation = options.operation ?? "write";
+  const durability = options.durability ?? "durable";
+  const { target, info } = await resolveTarget(
+    fs,
+    path,
+    options.symlinks ?? "follow",
+    operation,
+  );
+  if (info?.isDirectory) {
+    throw writeFailure(
+      "is_a_directory",
+      operation,
+      path,
+      "it is a directory, not a file; pass the path of a file inside it",
+    );
+  }
+  const dir = dirname(target);
+  const dirInfo = await fs.stat(dir);
+  // Deno.rename copies across devices (EXDEV) instead of failing: refuse
+  // before it can, e.g. for a bind-mounted file.
+  if (info && dirInfo.dev !== info.dev) {
+    throw writeFailure(
+      "cross_device",
+      operation,
+      path,
+      `it is on another file system (device ${info.dev}) than its directory (device ${dirInfo.dev}), e.g. a bind-mounted file, so it cannot be replaced atomically; write to a file whose directory is on the same file system`,
+    );
+  }
+  const mode = options.mode ??
+    (typeof info?.mode === "number" ? info.mode & 0o7777 : undefined);
+  const tempOptions: CreateTempOptions = {
+    durability,
+    operation,
+    path,
+    ...(mode === undefined ? {} : { mode }),
+    signal,
+  };
+  if (options.backup && info?.isFile) {
+    await writeBackup(fs, target, tempOptions);
+  }
+  const temp = await createTemp(fs, target, data, tempOptions);
+  try {
+    await attempt.commit(() => fs.rename(temp, target));
+  } catch (err) {
+    await fs.remove(temp).catch(() => {});
+    throw err;
+  }
+  if (durability !== "durable") return;
+  try {
+    await syncDir(fs, dir);
+  } catch (err) {
+    throw writeFailure(
+      "sync_failed",
+      operation,
+      path,
+      `the new content is in place but flushing its directory failed (${
+        osCodeOf(err) ?? "fsync error"
+      }), so the change may not survive a power loss; check the device`,
+      err,
+    );
+  }
+}

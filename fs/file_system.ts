@@ -1,0 +1,99 @@
+/**
+ * An open file, as far as Sturdy uses one. `Deno.FsFile` satisfies it.
+ */
+export interface FileHandle {
+  /** Writes from `p`; returns how many bytes were written (maybe fewer). */
+  write(p: Uint8Array): Promise<number>;
+  /** Reads into `p`; returns how many bytes were read, `null` at the end. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Flushes the file's data to the device (fdatasync). */
+  syncData(): Promise<void>;
+  /** Flushes the file's data and metadata to the device (fsync). */
+  sync(): Promise<void>;
+  /** The file's metadata. */
+  stat(): Promise<Deno.FileInfo>;
+  /** Closes the file. */
+  close(): void;
+}
+
+/**
+ * The file system calls Sturdy's fs/ module makes, as one object. The
+ * default, {@linkcode denoFileSystem}, calls `Deno.*`; pass your own as the
+ * `fs` option to inject faults (a full disk, a failing fsync, a crash at a
+ * chosen step) in tests of code built on Sturdy, or to count calls.
+ *
+ * @example Make every rename fail as on a read-only file system
+ * ```ts
+ * import { denoFileSystem, type FileSystem, writeText } from "@sturdy/sturdy/fs";
+ * import assert from "node:assert/strict";
+ *
+ * const readOnly: FileSystem = {
+ *   ...denoFileSystem,
+ *   rename: () =>
+ *     Promise.reject(Object.assign(new Error("read-only"), { code: "EROFS" })),
+ * };
+ * const dir = await Deno.makeTempDir();
+ * await assert.rejects(
+ *   writeText(`${dir}/a.txt`, "x", { fs: readOnly }),
+ *   { code: "read_only" },
+ * );
+ * assert.deepEqual([...Deno.readDirSync(dir)], []); // no temp file left
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export interface FileSystem {
+  /** Opens a file (`Deno.open`). */
+  open(path: string, options: Deno.OpenOptions): Promise<FileHandle>;
+  /** Renames, replacing the target (`Deno.rename`). */
+  rename(from: string, to: string): Promise<void>;
+  /** Removes a file or directory (`Deno.remove`). */
+  remove(path: string, options?: Deno.RemoveOptions): Promise<void>;
+  /** Metadata, following symlinks (`Deno.stat`). */
+  stat(path: string): Promise<Deno.FileInfo>;
+  /** Metadata of the link itself (`Deno.lstat`). */
+  lstat(path: string): Promise<Deno.FileInfo>;
+  /** Creates a directory (`Deno.mkdir`). */
+  mkdir(path: string, options?: Deno.MkdirOptions): Promise<void>;
+  /** Lists a directory (`Deno.readDir`). */
+  readDir(path: string): AsyncIterable<Deno.DirEntry>;
+  /** Reads a whole file (`Deno.readFile`). */
+  readFile(path: string, options?: Deno.ReadFileOptions): Promise<Uint8Array>;
+  /** Resolves symlinks to an absolute path (`Deno.realPath`). */
+  realPath(path: string): Promise<string>;
+  /** Reads a symlink's target (`Deno.readLink`). */
+  readLink(path: string): Promise<string>;
+  /** Changes a file's mode (`Deno.chmod`). */
+  chmod(path: string, mode: number): Promise<void>;
+}
+
+/**
+ * The real file system, through `Deno.*`. The default `fs` of every fs/
+ * call.
+ *
+ * @example Use it directly
+ * ```ts
+ * import { denoFileSystem } from "@sturdy/sturdy/fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const info = await denoFileSystem.stat(dir);
+ * assert.ok(info.isDirectory);
+ * await denoFileSystem.remove(dir);
+ * ```
+ */
+export const denoFileSystem: FileSystem = Object.freeze({
+  open: (path: string, options: Deno.OpenOptions) => Deno.open(path, options),
+  rename: (from: string, to: string) => Deno.rename(from, to),
+  remove: (path: string, options?: Deno.RemoveOptions) =>
+    Deno.remove(path, options),
+  stat: (path: string) => Deno.stat(path),
+  lstat: (path: string) => Deno.lstat(path),
+  mkdir: (path: string, options?: Deno.MkdirOptions) =>
+    Deno.mkdir(path, options),
+  readDir: (path: string) => Deno.readDir(path),
+  readFile: (path: string, options?: Deno.ReadFileOptions) =>
+    Deno.readFile(path, options),
+  realPath: (path: string) => Deno.realPath(path),
+  readLink: (path: string) => Deno.readLink(path),
+  chmod: (path: string, mode: number) => Deno.chmod(path, mode),
+});

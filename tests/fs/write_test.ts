@@ -1,0 +1,437 @@
+import assert from "node:assert/strict";
+import {
+  denoFileSystem,
+  type FileSystem,
+  writeBytes,
+  writeJson,
+  writeStream,
+  writeText,
+} from "../../fs/mod.ts";
+import { isTempName } from "../../fs/_atomic_write.ts";
+import { tempName } from "../../fs/_temp_name.ts";
+import { faultFs, osError } from "../_helpers/fault_fs.ts";
+import { FakeClock } from "../_helpers/fake_clock.ts";
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "sturdy-write-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function names(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+}
+
+const fast = { retry: { minTimeout: 1, maxTimeout: 1 } };
+
+Deno.test("writeBytes() creates a new file and leaves no temp behind", () =>
+  withDir(async (dir) => {
+    await writeBytes(`${dir}/a.bin`, new Uint8Array([1, 2, 3]));
+    assert.deepEqual(
+      await Deno.readFile(`${dir}/a.bin`),
+      new Uint8Array([1, 2, 3]),
+    );
+    assert.deepEqual(names(dir), ["a.bin"]);
+  }));
+
+Deno.test("writeBytes() refuses data that is not a Uint8Array", () =>
+  withDir(async (dir) => {
+    await assert.rejects(
+      writeBytes(`${dir}/a`, "text" as unknown as Uint8Array),
+      { name: "FileWriteError", code: "invalid_data" },
+    );
+    assert.deepEqual(names(dir), []);
+  }));
+
+Deno.test("writeText() replaces a file and keeps its mode", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    await Deno.writeTextFile(path, "old");
+    await Deno.chmod(path, 0o640);
+    await writeText(path, "new");
+    assert.equal(await Deno.readTextFile(path), "new");
+    assert.equal((await Deno.stat(path)).mode! & 0o7777, 0o640);
+  }));
+
+Deno.test("writeText() applies an explicit mode, even one the umask cuts", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    await Deno.writeTextFile(path, "old");
+    await writeText(path, "new", { mode: 0o600 });
+    assert.equal((await Deno.stat(path)).mode! & 0o7777, 0o600);
+    const fs = faultFs(denoFileSystem, []);
+    await writeText(path, "newer", { mode: 0o666, fs });
+    assert.equal((await Deno.stat(path)).mode! & 0o7777, 0o666);
+    assert.equal(fs.calls.filter((c) => c.startsWith("chmod")).length, 1);
+  }));
+
+Deno.test("writeJson() writes indented JSON with a final newline", () =>
+  withDir(async (dir) => {
+    await writeJson(`${dir}/a.json`, { a: [1, "x"], d: new Date(0) });
+    assert.equal(
+      await Deno.readTextFile(`${dir}/a.json`),
+      '{\n  "a": [\n    1,\n    "x"\n  ],\n  "d": "1970-01-01T00:00:00.000Z"\n}\n',
+    );
+    await writeJson(`${dir}/b.json`, { a: 1 }, { space: 0 });
+    assert.equal(await Deno.readTextFile(`${dir}/b.json`), '{"a":1}\n');
+  }));
+
+Deno.test("writeJson() refuses values JSON cannot hold and names where", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.json`;
+    await Deno.writeTextFile(path, "{}");
+    const cycle: Record<string, unknown> = {};
+    cycle.self = cycle;
+    const cases: Array<[unknown, RegExp]> = [
+      [{ f: () => 1 }, /"\/f" is a function/],
+      [{ n: [1, NaN] }, /"\/n\/1" is NaN/],
+      [{ n: Infinity }, /is Infinity/],
+      [{ b: 1n }, /is a bigint/],
+      [{ s: Symbol("x") }, /is a symbol/],
+      [cycle, /cycle/],
+      [undefined, /the value is undefined/],
+    ];
+    for (const [value, message] of cases) {
+      await assert.rejects(writeJson(path, value), {
+        name: "FileWriteError",
+        code: "invalid_data",
+        message,
+      });
+    }
+    assert.equal(await Deno.readTextFile(path), "{}");
+    assert.deepEqual(names(dir), ["a.json"]);
+  }));
+
+Deno.test("durability levels choose which fsyncs run", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    const expect = {
+      durable: { syncData: 1, dirSync: 1 },
+      atomic: { syncData: 1, dirSync: 0 },
+      none: { syncData: 0, dirSync: 0 },
+    };
+    for (const [durability, want] of Object.entries(expect)) {
+      const fs = faultFs(denoFileSystem, []);
+      await writeText(path, durability, {
+        fs,
+        durability: durability as "durable",
+      });
+      assert.equal(
+        fs.calls.filter((c) => c.startsWith("syncData ")).length,
+        want.syncData,
+        durability,
+      );
+      assert.equal(
+        fs.calls.filter((c) => c === `sync ${dir}`).length,
+        want.dirSync,
+        durability,
+      );
+      assert.equal(await Deno.readTextFile(path), durability);
+    }
+  }));
+
+Deno.test("the write recipe runs its steps in order", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    await Deno.writeTextFile(path, "old");
+    const fs = faultFs(denoFileSystem, []);
+    await writeText(path, "new", { fs });
+    const ops = fs.calls.map((c) => c.split(" ")[0]);
+    // A possible orphan sweep of the directory comes first.
+    const from = ops.indexOf("lstat");
+    assert.deepEqual(ops.slice(from), [
+      "lstat",
+      "stat",
+      "open",
+      "write",
+      "fstat",
+      "syncData",
+      "close",
+      "rename",
+      "open",
+      "sync",
+      "close",
+    ]);
+    const temp = fs.calls.find((c) => c.startsWith("open "))!.slice(5);
+    assert.ok(isTempName(temp.split("/").pop()!));
+  }));
+
+Deno.test("symlinks: follow writes through the link and keeps it", () =>
+  withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/real.txt`, "old");
+    await Deno.symlink("real.txt", `${dir}/link.txt`);
+    await writeText(`${dir}/link.txt`, "new");
+    assert.ok((await Deno.lstat(`${dir}/link.txt`)).isSymlink);
+    assert.equal(await Deno.readTextFile(`${dir}/real.txt`), "new");
+    assert.deepEqual(names(dir), ["link.txt", "real.txt"]);
+  }));
+
+Deno.test("symlinks: follow creates the target of a dangling link", () =>
+  withDir(async (dir) => {
+    await Deno.symlink(`${dir}/later.txt`, `${dir}/link.txt`);
+    await writeText(`${dir}/link.txt`, "made");
+    assert.equal(await Deno.readTextFile(`${dir}/later.txt`), "made");
+  }));
+
+Deno.test("symlinks: replace swaps the link for a regular file", () =>
+  withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/real.txt`, "old");
+    await Deno.symlink("real.txt", `${dir}/link.txt`);
+    await writeText(`${dir}/link.txt`, "new", { symlinks: "replace" });
+    assert.ok((await Deno.lstat(`${dir}/link.txt`)).isFile);
+    assert.equal(await Deno.readTextFile(`${dir}/link.txt`), "new");
+    assert.equal(await Deno.readTextFile(`${dir}/real.txt`), "old");
+  }));
+
+Deno.test("symlinks: reject refuses a link with code symlink_rejected", () =>
+  withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/real.txt`, "old");
+    await Deno.symlink("real.txt", `${dir}/link.txt`);
+    await assert.rejects(
+      writeText(`${dir}/link.txt`, "new", { symlinks: "reject" }),
+      { code: "symlink_rejected", message: /symbolic link/ },
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/real.txt`), "old");
+    assert.deepEqual(names(dir), ["link.txt", "real.txt"]);
+  }));
+
+Deno.test("a symlink loop fails with code symlink_loop", () =>
+  withDir(async (dir) => {
+    await Deno.symlink("b", `${dir}/a`);
+    await Deno.symlink("a", `${dir}/b`);
+    await assert.rejects(writeText(`${dir}/a`, "x"), { code: "symlink_loop" });
+  }));
+
+Deno.test("backup: true keeps the previous content as <name>.bak", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    await writeText(path, "one", { backup: true });
+    assert.deepEqual(names(dir), ["a.txt"]); // nothing to back up yet
+    await Deno.chmod(path, 0o600);
+    await writeText(path, "two", { backup: true });
+    await writeText(path, "three", { backup: true });
+    assert.equal(await Deno.readTextFile(path), "three");
+    assert.equal(await Deno.readTextFile(`${path}.bak`), "two");
+    assert.equal((await Deno.stat(`${path}.bak`)).mode! & 0o777, 0o600);
+    assert.deepEqual(names(dir), ["a.txt", "a.txt.bak"]);
+  }));
+
+Deno.test("a directory as the target fails with is_a_directory", () =>
+  withDir(async (dir) => {
+    await Deno.mkdir(`${dir}/sub`);
+    await assert.rejects(writeText(`${dir}/sub`, "x"), {
+      name: "FileWriteError",
+      code: "is_a_directory",
+      message: /is a directory/,
+    });
+    assert.deepEqual(names(dir), ["sub"]);
+  }));
+
+Deno.test("a path with NUL fails with invalid_path before touching disk", () =>
+  withDir(async (dir) => {
+    const fs = faultFs(denoFileSystem, []);
+    await assert.rejects(writeText(`${dir}/a\0b`, "x", { fs }), {
+      code: "invalid_path",
+      message: /NUL/,
+    });
+    await assert.rejects(writeJson("", 1), { code: "invalid_path" });
+    assert.deepEqual(fs.calls, []);
+  }));
+
+Deno.test("a missing directory fails with not_found", () =>
+  withDir(async (dir) => {
+    await assert.rejects(writeText(`${dir}/no/a.txt`, "x"), {
+      code: "not_found",
+      message: /no\/a\.txt/,
+    });
+  }));
+
+Deno.test("a missing write permission names the flag to add", {
+  permissions: { read: true, write: false },
+}, async () => {
+  await assert.rejects(writeText("/tmp/sturdy-no-permission.txt", "x"), {
+    code: "missing_permission",
+    message: /--allow-write/,
+  });
+});
+
+Deno.test("concurrent writes to one path run one at a time", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    const fs = faultFs(denoFileSystem, []);
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) => writeText(path, `v${i}`, { fs })),
+    );
+    assert.equal(await Deno.readTextFile(path), "v9");
+    // Between a temp's open and its rename no other temp is opened.
+    let open: string | undefined;
+    for (const call of fs.calls) {
+      const [op, p] = call.split(" ");
+      if (op === "open" && p!.endsWith(".sturdy-tmp")) {
+        assert.equal(open, undefined, "two writes overlapped");
+        open = p;
+      }
+      if (op === "rename") open = undefined;
+    }
+    assert.equal(fs.calls.filter((c) => c.startsWith("rename")).length, 10);
+  }));
+
+Deno.test("coalesce: true collapses a burst into the first and last write", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    const fs = faultFs(denoFileSystem, []);
+    const writes = Array.from(
+      { length: 6 },
+      (_, i) => writeText(path, `v${i}`, { fs, coalesce: true }),
+    );
+    await Promise.all(writes); // every caller resolves
+    assert.equal(await Deno.readTextFile(path), "v5");
+    assert.equal(fs.calls.filter((c) => c.startsWith("rename")).length, 2);
+  }));
+
+Deno.test("writeStream() writes a large stream chunk by chunk", () =>
+  withDir(async (dir) => {
+    const chunk = new Uint8Array(1 << 16).fill(7);
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 80) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const fs = faultFs(denoFileSystem, []);
+    await writeStream(`${dir}/big.bin`, stream, { fs });
+    assert.equal((await Deno.stat(`${dir}/big.bin`)).size, 80 * (1 << 16));
+    assert.equal(fs.calls.filter((c) => c.startsWith("write ")).length, 80);
+    assert.deepEqual(names(dir), ["big.bin"]);
+  }));
+
+Deno.test("writeStream() retries a failure before the first chunk was read", () =>
+  withDir(async (dir) => {
+    const fs = faultFs(denoFileSystem, [
+      {
+        op: "open",
+        path: /sturdy-tmp$/,
+        nth: 1,
+        error: () => osError("EMFILE"),
+      },
+    ]);
+    await writeStream(`${dir}/a.txt`, new Blob(["abc"]).stream(), {
+      fs,
+      ...fast,
+    });
+    assert.equal(await Deno.readTextFile(`${dir}/a.txt`), "abc");
+  }));
+
+Deno.test("writeStream() does not retry once the stream was consumed", () =>
+  withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.txt`, "old");
+    const fs = faultFs(denoFileSystem, [
+      { op: "write", nth: 1, error: () => osError("ENOSPC") },
+    ]);
+    await assert.rejects(
+      writeStream(`${dir}/a.txt`, new Blob(["abc"]).stream(), { fs, ...fast }),
+      { code: "no_space" },
+    );
+    assert.equal(fs.calls.filter((c) => c.startsWith("write ")).length, 1);
+    assert.equal(await Deno.readTextFile(`${dir}/a.txt`), "old");
+    assert.deepEqual(names(dir), ["a.txt"]);
+  }));
+
+Deno.test("writeStream() fails cleanly when the stream errors or yields text", () =>
+  withDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/a.txt`, "old");
+    const broken = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array([1]));
+        controller.error(new Error("source died"));
+      },
+    });
+    await assert.rejects(
+      writeStream(`${dir}/a.txt`, broken, { retry: false }),
+      {
+        name: "FileWriteError",
+        message: /source died/,
+      },
+    );
+    const text = new Blob(["x"]).stream().pipeThrough(new TextDecoderStream());
+    await assert.rejects(
+      writeStream(
+        `${dir}/a.txt`,
+        text as unknown as ReadableStream<Uint8Array>,
+      ),
+      { code: "invalid_data", message: /TextEncoderStream/ },
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/a.txt`), "old");
+    assert.deepEqual(names(dir), ["a.txt"]);
+  }));
+
+Deno.test("a write that timed out never commits later", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    await Deno.writeTextFile(path, "old");
+    const clock = new FakeClock();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => release = r);
+    let renamed = false;
+    const fs: FileSystem = {
+      ...denoFileSystem,
+      async open(p, o) {
+        const handle = await denoFileSystem.open(p, o);
+        return {
+          write: (b) => handle.write(b),
+          read: (b) => handle.read(b),
+          syncData: async () => {
+            await gate;
+            await handle.syncData();
+          },
+          sync: () => handle.sync(),
+          stat: () => handle.stat(),
+          close: () => handle.close(),
+        };
+      },
+      rename(from, to) {
+        renamed = true;
+        return denoFileSystem.rename(from, to);
+      },
+    };
+    const write = writeText(path, "new", { fs, clock, timeout: 1_000 });
+    // Let the write reach the blocked fsync, then let time pass.
+    while (!names(dir).some(isTempName)) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const outcome = assert.rejects(write, { code: "io_timeout" });
+    await clock.tick(1_000);
+    await outcome;
+    release();
+    while (names(dir).some(isTempName)) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    assert.equal(renamed, false);
+    assert.equal(await Deno.readTextFile(path), "old");
+  }));
+
+Deno.test("an aborted signal rejects with its reason and writes nothing", () =>
+  withDir(async (dir) => {
+    const controller = new AbortController();
+    controller.abort(new Error("stop"));
+    await assert.rejects(
+      writeText(`${dir}/a.txt`, "x", { signal: controller.signal }),
+      { message: "stop" },
+    );
+    assert.deepEqual(names(dir), []);
+  }));
+
+Deno.test("a write sweeps orphan temps from its directory but not live ones", () =>
+  withDir(async (dir) => {
+    const dead = `.a.txt.999999999-00000000-0-${"ab".repeat(12)}.sturdy-tmp`;
+    await Deno.writeTextFile(`${dir}/${dead}`, "half");
+    await Deno.utime(`${dir}/${dead}`, 0, 0);
+    const live = tempName("a.txt"); // this process, writing right now
+    await Deno.writeTextFile(`${dir}/${live}`, "in progress");
+    await writeText(`${dir}/b.txt`, "x");
+    assert.deepEqual(names(dir), [live, "b.txt"].sort());
+  }));
