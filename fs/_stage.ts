@@ -6,6 +6,7 @@ import { denoFileSystem, type FileSystem } from "./file_system.ts";
 import { createTemp } from "./_atomic_write.ts";
 import { osCodeOf, toFsError } from "./_to_fs_error.ts";
 import { writeFailure } from "./_write_error.ts";
+import { lstatOrUndefined } from "./_lstat_or_undefined.ts";
 
 /** One staged change: new bytes, or `null` for a removal. */
 export interface Staged {
@@ -59,18 +60,6 @@ export async function pool<T>(
   };
   await Promise.all(Array.from({ length: PARALLEL }, worker));
   if (failure) throw failure.error;
-}
-
-async function lstatOrUndefined(
-  fs: FileSystem,
-  path: string,
-): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await fs.lstat(path);
-  } catch (err) {
-    if (osCodeOf(err) === "ENOENT") return undefined;
-    throw err;
-  }
 }
 
 /** Follows symlinks to the file a write lands in, and checks it. */

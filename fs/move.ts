@@ -16,6 +16,7 @@ import { copyTree } from "./_copy_tree.ts";
 import { runIo } from "./_run_io.ts";
 import { tempName } from "./_temp_name.ts";
 import { osCodeOf } from "./_to_fs_error.ts";
+import { lstatOrUndefined } from "./_lstat_or_undefined.ts";
 
 /** Options of {@linkcode move}. */
 export interface MoveOptions extends IoOptions {
@@ -192,18 +193,6 @@ async function copyAcross(
     await options.commit(() => fs.rename(staging, target));
   } catch (err) {
     await fs.remove(staging, { recursive: true }).catch(() => {});
-    throw err;
-  }
-}
-
-async function lstatOrUndefined(
-  fs: FileSystem,
-  path: string,
-): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await fs.lstat(path);
-  } catch (err) {
-    if (osCodeOf(err) === "ENOENT") return undefined;
     throw err;
   }
 }

@@ -5,15 +5,7 @@ import {
   runCli,
   spawnCli,
 } from "../_helpers/cli.ts";
-
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "sturdy-cli-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { inTempDir } from "../_helpers/temp_dir.ts";
 
 Deno.test("the CLI tests run under the compile task's scoped permissions", async () => {
   const flags = await compileFlags();

@@ -14,6 +14,7 @@ import { denoFileSystem, type FileSystem } from "../../fs/file_system.ts";
 import { recoverTransactions } from "../../fs/recover_transactions.ts";
 import { transaction } from "../../fs/transaction.ts";
 import { faultFs } from "../_helpers/fault_fs.ts";
+import { sha256 } from "../_helpers/sha256.ts";
 
 /** How many versioned targets a workload writes. */
 export const TARGETS = 4;
@@ -35,18 +36,6 @@ export function targets(dir: string): string[] {
 /** The marker file, removed and re-created by alternate versions. */
 export function marker(dir: string): string {
   return join(dir, "a", "marker.txt");
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(text),
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
 }
 
 /** The content of target `i` at `version`; sizes vary so a torn file shows. */

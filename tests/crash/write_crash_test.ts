@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { denoFileSystem, writeJson } from "../../fs/mod.ts";
 import { faultFs } from "../_helpers/fault_fs.ts";
+import { sha256 } from "../_helpers/sha256.ts";
 
 const CHILD = new URL("./_write_child.ts", import.meta.url).pathname;
 const TORTURE = Deno.env.get("STURDY_TORTURE") === "1";
@@ -60,17 +61,6 @@ async function runChild(
   clearTimeout(timer);
   outcome.killed = status.signal === "SIGKILL";
   return outcome;
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(text),
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
 }
 
 // The target holds one complete version, at least `minVersion`.
