@@ -52,6 +52,7 @@ import {
   retryCommand,
 } from "./cli/_retry_command.ts";
 import { VERSION } from "./cli/_version.ts";
+import { LOCK_HELP, LOCK_OPTIONS, lockCommand } from "./cli/_lock_command.ts";
 import { READ_HELP, READ_OPTIONS, readCommand } from "./cli/_read_command.ts";
 import {
   REPORTS_HELP,
@@ -85,6 +86,13 @@ const COMMANDS: Record<string, Command> = {
     options: RETRY_OPTIONS,
     wraps: true,
     run: retryCommand,
+  },
+  lock: {
+    summary: "Run a command while holding a named lock; show or break locks",
+    help: LOCK_HELP,
+    options: LOCK_OPTIONS,
+    wraps: false,
+    run: lockCommand,
   },
   write: {
     summary: "Replace a file with stdin atomically and durably (like sponge)",
@@ -140,6 +148,7 @@ wrap another command exit with its last code (124 when Sturdy killed it on a tim
 
 Examples:
   sturdy retry --attempts 3 --timeout 10s -- ./sync.sh
+  sturdy lock deploy --timeout 5m -- ./deploy.sh
   jq '.n += 1' state.json | sturdy write state.json
   sturdy scan src --include "**/*.ts" --exclude "**/*_test.ts"
   sturdy reports --since 1h

@@ -1,0 +1,138 @@
+// Uncontended lock acquire + release: Sturdy's lock (dir and flock kinds)
+// against the raw operations a lock directory must do, written inline (the
+// limit), and against proper-lockfile.
+//
+//   deno bench -A bench/lock_bench.ts
+//
+// The raw sequences: mkdir the lock directory, write the owner record
+// durably (temp, write, fsync, rename, fsync the directory), remove both.
+// "Sturdy's recipe" is what the dir lock must do at the least: mkdir, a
+// durable write of the fence counter, the owner record (not synced: a
+// crash loses the lock anyway), remove both. Sturdy also takes a kernel
+// lock on a liveness file and starts and stops a heartbeat timer.
+//
+// Target: Sturdy dir lock within 1.5x of the raw sequence.
+// The multi-process part (contended throughput, lost updates, a paused
+// holder) is bench/lock_contention.ts.
+
+import lockfile from "proper-lockfile";
+import { acquireLock } from "../lock/mod.ts";
+
+const root = await Deno.makeTempDir({ prefix: "sturdy-lock-bench-" });
+const owner = JSON.stringify({
+  format: "sturdy.lock/1",
+  token: crypto.randomUUID(),
+  fence: 1,
+  pid: Deno.pid,
+  host: "bench",
+  processStart: "x",
+  acquiredAt: new Date().toISOString(),
+  heartbeatAt: new Date().toISOString(),
+  ttlMs: 30_000,
+  purpose: "bench",
+});
+const bytes = new TextEncoder().encode(owner);
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await Deno.open(dir, { read: true });
+  try {
+    await d.sync();
+  } finally {
+    d.close();
+  }
+}
+
+async function durableWrite(
+  dir: string,
+  name: string,
+  data: Uint8Array,
+): Promise<void> {
+  const temp = `${dir}/.${name}.${crypto.randomUUID()}.tmp`;
+  const file = await Deno.open(temp, { write: true, createNew: true });
+  try {
+    let off = 0;
+    while (off < data.length) off += await file.write(data.subarray(off));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(temp, `${dir}/${name}`);
+  await syncDir(dir);
+}
+
+const group = "uncontended acquire + release";
+const n = 400;
+const warmup = 40;
+
+Deno.bench({
+  name: "raw: mkdir + durable owner write + rm",
+  group,
+  baseline: true,
+  n,
+  warmup,
+}, async () => {
+  const dir = `${root}/raw.lock`;
+  await Deno.mkdir(dir);
+  await durableWrite(dir, "owner.json", bytes);
+  await Deno.remove(`${dir}/owner.json`);
+  await Deno.remove(dir);
+});
+
+Deno.bench(
+  {
+    name: "raw, Sturdy's recipe: mkdir + durable fence + owner write + rm",
+    group,
+    n,
+    warmup,
+  },
+  async () => {
+    const dir = `${root}/rawf.lock`;
+    await Deno.mkdir(dir);
+    await durableWrite(root, "rawf.fence", new TextEncoder().encode("1"));
+    await Deno.writeFile(`${dir}/owner.json`, bytes);
+    await Deno.remove(`${dir}/owner.json`);
+    await Deno.remove(dir);
+  },
+);
+
+Deno.bench(
+  { name: "raw, no fsync: mkdir + owner write + rm", group, n, warmup },
+  async () => {
+    const dir = `${root}/nosync.lock`;
+    await Deno.mkdir(dir);
+    await Deno.writeFile(`${dir}/owner.json`, bytes);
+    await Deno.remove(`${dir}/owner.json`);
+    await Deno.remove(dir);
+  },
+);
+
+Deno.bench(
+  { name: "sturdy acquireLock + release (dir)", group, n, warmup },
+  async () => {
+    const lock = await acquireLock("bench-dir", { root });
+    await lock.release();
+  },
+);
+
+Deno.bench(
+  { name: "sturdy acquireLock + release (flock)", group },
+  async () => {
+    const lock = await acquireLock("bench-flock", { root, kind: "flock" });
+    await lock.release();
+  },
+);
+
+await Deno.writeTextFile(`${root}/pl-target`, "");
+Deno.bench(
+  { name: "proper-lockfile lock + unlock", group, n, warmup },
+  async () => {
+    const release = await lockfile.lock(`${root}/pl-target`, {
+      realpath: false,
+    });
+    await release();
+  },
+);
+
+globalThis.addEventListener("unload", () => {
+  Deno.removeSync(root, { recursive: true });
+});

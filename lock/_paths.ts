@@ -1,0 +1,49 @@
+// Where a lock's files live. Every name is validated before it gets here,
+// so each path stays inside `<root>/locks/`.
+
+import { join } from "node:path";
+
+/** `<root>/locks`. */
+export function locksDir(root: string): string {
+  return join(root, "locks");
+}
+
+/** Every path belonging to lock `name`. */
+export interface LockPaths {
+  /** `<name>.lock`: the lock directory (kind "dir"). */
+  dir: string;
+  /** `<name>.lock/alive`: the liveness file, kernel-locked by the holder. */
+  alive: string;
+  /** `<name>.lock/owner.json`. */
+  owner: string;
+  /** `<name>.lock.reclaim`: kernel-locked while one waiter takes over. */
+  reclaim: string;
+  /** `<name>.fence`: the fencing counter. */
+  fence: string;
+  /** `<name>.flock`: the kernel-locked file (kind "flock"). */
+  flock: string;
+  /** `<name>.flock.json`: the owner record beside it. */
+  flockOwner: string;
+}
+
+/** The paths of lock `name` under `root`. */
+export function lockPaths(root: string, name: string): LockPaths {
+  const locks = locksDir(root);
+  const dir = join(locks, `${name}.lock`);
+  return {
+    dir,
+    alive: join(dir, "alive"),
+    owner: join(dir, "owner.json"),
+    reclaim: join(locks, `${name}.lock.reclaim`),
+    fence: join(locks, `${name}.fence`),
+    flock: join(locks, `${name}.flock`),
+    flockOwner: join(locks, `${name}.flock.json`),
+  };
+}
+
+/** A unique name to move a lock directory to before deleting it. */
+export function graveyardPath(root: string, name: string): string {
+  const random = crypto.getRandomValues(new Uint32Array(2));
+  const suffix = Array.from(random, (n) => n.toString(36)).join("");
+  return join(locksDir(root), `${name}.lock.stale-${suffix}`);
+}
