@@ -19,4 +19,5 @@
  * @module
  */
 export * from "./fs/mod.ts";
+export * from "./lock/mod.ts";
 export * from "./retry/mod.ts";

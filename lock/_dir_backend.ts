@@ -50,7 +50,11 @@ import {
   probeKernelLock,
   tryLock,
 } from "./_kernel_lock.ts";
-import { readOwnerFile, writeOwnerFile } from "./_owner_file.ts";
+import {
+  createOwnerFile,
+  readOwnerFile,
+  writeOwnerFile,
+} from "./_owner_file.ts";
 import { describeHolder } from "./errors.ts";
 import {
   graveyardPath,
@@ -292,7 +296,7 @@ export class DirBackend implements LockBackend {
       const fence = await bumpFence(paths.fence, request.name, check);
       const owner: LockOwner = { ...request.owner, fence };
       await check();
-      await writeOwnerFile(paths.owner, owner);
+      await createOwnerFile(paths.owner, owner);
       await check();
       lease = new DirLease(request.name, owner, paths, file, mine);
       return lease;

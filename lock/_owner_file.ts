@@ -38,3 +38,18 @@ export async function writeOwnerFile(
 ): Promise<void> {
   await writeJson(path, owner, { durability: "none", retry: false });
 }
+
+/**
+ * Writes the first owner record of a lock directory just created. No temp
+ * and rename: the directory is new and the holder already holds its
+ * kernel lock, so a reader that sees a partial record treats the lock as
+ * half-written, which is never stale while the kernel lock is held.
+ */
+export async function createOwnerFile(
+  path: string,
+  owner: LockOwner,
+): Promise<void> {
+  await Deno.writeFile(path, new TextEncoder().encode(JSON.stringify(owner)), {
+    createNew: true,
+  });
+}

@@ -3,7 +3,8 @@
 // Invariant: a call returns a held lock, or null/throws having left
 // nothing held. The wait polls the backend with exponential backoff and
 // equal jitter (so waiters do not poll in step and never spin), capped at
-// ttl/4 so a stale lock is noticed well within ttl plus one heartbeat; it
+// 50 ms so a release is noticed quickly (and at ttl/4 for a very short
+// ttl, so a stale lock is noticed well within ttl plus one heartbeat); it
 // stops at `timeout` (LockTimeoutError naming the holder) and at once on
 // `signal` (rejecting with `signal.reason`).
 
@@ -25,7 +26,7 @@ const DEFAULT_TTL = 30_000;
 /** The first poll delay, and the floor of the schedule. */
 const POLL_MIN_MS = 5;
 /** The longest poll delay, whatever the ttl. */
-const POLL_MAX_MS = 1_000;
+const POLL_MAX_MS = 50;
 /** The grace of a lock directory without a readable owner (at most ttl). */
 const HALF_WRITTEN_GRACE_MS = 2_000;
 
