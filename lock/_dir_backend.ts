@@ -293,10 +293,19 @@ export class DirBackend implements LockBackend {
       const check = async () => {
         if (!(await isSameFile(paths.alive, mine))) throw new LostClaim();
       };
+      // bumpFence checks before it writes; the owner record needs no check
+      // before it: it is created exclusively (a successor's record is never
+      // overwritten), and the check after it catches a takeover meanwhile.
       const fence = await bumpFence(paths.fence, request.name, check);
       const owner: LockOwner = { ...request.owner, fence };
-      await check();
-      await createOwnerFile(paths.owner, owner);
+      await createOwnerFile(paths.owner, owner).catch((err) => {
+        // A successor's record, or no directory: ours was taken over.
+        if (
+          err instanceof Deno.errors.AlreadyExists ||
+          err instanceof Deno.errors.NotFound
+        ) throw new LostClaim();
+        throw err;
+      });
       await check();
       lease = new DirLease(request.name, owner, paths, file, mine);
       return lease;
