@@ -4,7 +4,9 @@
 // old content or its complete new content, never a mix and never empty.
 // Each step keeps it:
 //   1. the new bytes go to a fresh temp file in the target's directory
-//      (exclusive create, random name): the target is untouched;
+//      (exclusive create, random name): the target is untouched; the
+//      temp's kernel lock is held from its creation until it is renamed
+//      or removed, so a sweep in any process can tell it from an orphan;
 //   2. every byte is written and the size checked, then the data synced
 //      (unless durability is "none"): a torn temp is never renamed;
 //   3. rename(temp, target) is the single atomic switch, and it runs only
@@ -16,8 +18,9 @@
 
 import { basename, dirname, join, resolve } from "node:path";
 import { SturdyError } from "../retry/mod.ts";
-import type { FileSystem } from "./file_system.ts";
+import type { FileHandle, FileSystem } from "./file_system.ts";
 import type { IoAttempt } from "./_run_io.ts";
+import { createLocked, unlockAndClose } from "./_file_lock.ts";
 import { osCodeOf } from "./_to_fs_error.ts";
 import { tempName } from "./_temp_name.ts";
 import { copyStream, fileStream, writeAll } from "./_stream_io.ts";
@@ -34,6 +37,22 @@ export type SymlinkPolicy = "follow" | "replace" | "reject";
 /** Data to write: bytes in memory or a stream of them. */
 export type WriteData = Uint8Array | ReadableStream<Uint8Array>;
 
+/**
+ * A complete temp file whose writer still holds it open, and so holds its
+ * kernel lock: a sweep leaves it alone until `close`. Close it only once
+ * it has been renamed into place or removed.
+ */
+export interface StagedTemp {
+  /** The temp file's path. */
+  readonly path: string;
+  /**
+   * Releases the lock (explicitly, so a child process spawned meanwhile,
+   * which shares the open file, cannot keep it taken), then closes the
+   * file; later calls do nothing.
+   */
+  close(): Promise<void>;
+}
+
 /** Options of {@linkcode createTemp}. */
 export interface CreateTempOptions {
   /** `"none"` skips the fsync of the temp. */
@@ -46,6 +65,12 @@ export interface CreateTempOptions {
   operation?: string;
   /** The path the caller asked for, for error messages. @default {target} */
   path?: string;
+  /**
+   * Hold the temp's kernel lock until `close`; without it the temp is
+   * closed at once and a sweep judges it by age.
+   * @default {true}
+   */
+  lock?: boolean;
 }
 
 /** Options of {@linkcode atomicWrite}. */
@@ -95,34 +120,44 @@ export function guardAttempts<T>(
 
 /**
  * Creates a temp file next to `target` holding all of `data`, synced
- * unless durability is `"none"`, and returns its path. On failure nothing
- * is left behind.
+ * unless durability is `"none"`, and returns it still open and locked. On
+ * failure nothing is left behind.
  *
  * @param fs The file system.
  * @param target The file the temp will replace.
  * @param data The bytes or a stream of them.
- * @param options Durability, mode, signal.
- * @returns The temp file's path.
+ * @param options Durability, mode, signal, lock.
+ * @returns The temp; close it once it is renamed or removed.
  */
 export async function createTemp(
   fs: FileSystem,
   target: string,
   data: WriteData,
   options: CreateTempOptions,
-): Promise<string> {
+): Promise<StagedTemp> {
   const operation = options.operation ?? "write";
   const path = options.path ?? target;
   options.signal?.throwIfAborted();
-  const temp = join(dirname(target), tempName(basename(target)));
+  const name = (locked: boolean) =>
+    join(dirname(target), tempName(basename(target), locked));
   // Exclusive create: 96 random bits make a collision practically
   // impossible, and createNew makes one harmless. The temp starts with the
   // target's mode (less the umask), never more exposed than the target.
-  const handle = await fs.open(temp, {
-    write: true,
-    createNew: true,
-    mode: options.mode ?? 0o666,
-  });
+  // Its name says whether its lock is held (where locks work).
+  const mode = options.mode ?? 0o666;
+  const created = options.lock === false
+    ? undefined
+    : await createLocked(fs, () => name(true), mode);
+  const temp = created?.path ?? name(false);
+  const handle: FileHandle = created?.handle ??
+    await fs.open(temp, { write: true, createNew: true, mode });
   let open = true;
+  const close = async () => {
+    if (!open) return;
+    open = false;
+    if (created) await unlockAndClose(handle);
+    else handle.close();
+  };
   try {
     const site = { operation, path };
     const size = data instanceof Uint8Array
@@ -160,18 +195,36 @@ export async function createTemp(
         );
       }
     }
-    open = false;
-    handle.close();
-    return temp;
+    if (!created) await close();
+    return { path: temp, close };
   } catch (err) {
-    if (open) {
-      try {
-        handle.close();
-      } catch { /* already failing */ }
-    }
+    // Removed while still locked, so no sweep races the removal.
     await fs.remove(temp).catch(() => {});
+    await close().catch(() => {}); // already failing
     throw err;
   }
+}
+
+/**
+ * Renames a staged temp over `target` (through `commit` if given), then
+ * releases it; on failure the temp is removed first.
+ */
+export async function publish(
+  fs: FileSystem,
+  temp: StagedTemp,
+  target: string,
+  commit: <T>(step: () => Promise<T>) => Promise<T> = (step) => step(),
+): Promise<void> {
+  try {
+    await commit(() => fs.rename(temp.path, target));
+  } catch (err) {
+    // Removed while still locked, so no sweep races the removal.
+    await fs.remove(temp.path).catch(() => {});
+    // The first failure is the one to see.
+    await temp.close().catch(() => {});
+    throw err;
+  }
+  await temp.close();
 }
 
 /**
@@ -249,19 +302,14 @@ async function writeBackup(
 ): Promise<void> {
   const bak = `${target}.bak`;
   const source = fileStream(await fs.open(target, { read: true }));
-  let temp: string;
+  let temp: StagedTemp;
   try {
     temp = await createTemp(fs, bak, source, options);
   } catch (err) {
     await source.cancel().catch(() => {}); // closes the file if unread
     throw err;
   }
-  try {
-    await fs.rename(temp, bak);
-  } catch (err) {
-    await fs.remove(temp).catch(() => {});
-    throw err;
-  }
+  await publish(fs, temp, bak);
 }
 
 /**
@@ -322,12 +370,7 @@ export async function atomicWrite(
     await writeBackup(fs, target, tempOptions);
   }
   const temp = await createTemp(fs, target, data, tempOptions);
-  try {
-    await attempt.commit(() => fs.rename(temp, target));
-  } catch (err) {
-    await fs.remove(temp).catch(() => {});
-    throw err;
-  }
+  await publish(fs, temp, target, attempt.commit);
   if (durability !== "durable") return;
   try {
     await syncDir(fs, dir);

@@ -5,14 +5,14 @@ import { dirname, join } from "node:path";
 import { SturdyError } from "../retry/mod.ts";
 import type { FileSystem } from "./file_system.ts";
 import { FileWriteError } from "./errors.ts";
-import { createTemp, syncDir } from "./_atomic_write.ts";
+import { createTemp, type StagedTemp, syncDir } from "./_atomic_write.ts";
 import { backUp, plan, type Planned, pool, type Staged } from "./_stage.ts";
 import {
   backupPath,
   endTransaction,
+  holdTransaction,
   type Journal,
   journalPath,
-  newTransactionId,
   refPath,
   refRecord,
   rollBack,
@@ -27,6 +27,12 @@ export type { Staged } from "./_stage.ts";
 
 const OPERATION = "transaction";
 
+// Each staged temp keeps its file (and kernel lock) open until the commit
+// is over, so a sweep can tell it is live. A transaction writing more
+// files than this locks only the first ones; the others get unlocked
+// temp names and are judged by age, as where locks are unavailable.
+const LOCKED_TEMPS = 256;
+
 /** Removes files made before the journal existed. */
 async function discard(fs: FileSystem, plans: Planned[]): Promise<void> {
   await pool(plans, async (p) => {
@@ -34,6 +40,17 @@ async function discard(fs: FileSystem, plans: Planned[]): Promise<void> {
       if (f !== null) await fs.remove(f).catch(() => {});
     }
   });
+  await release(plans);
+}
+
+/** Closes the staged temps, releasing their locks. */
+async function release(plans: Planned[]): Promise<void> {
+  for (const p of plans) {
+    const staged = p.staged;
+    p.staged = null;
+    // The lock goes with the file anyway.
+    await staged?.close().catch(() => {});
+  }
 }
 
 // Errors made by `failed`: retry decisions look at their cause, so a
@@ -81,20 +98,26 @@ export async function commitStaged(
   if (plans.length === 0) return;
   const dirs = [...new Set(plans.map((p) => dirname(p.target)))];
   await options.recover(dirs);
-  const id = newTransactionId();
+  // Before any file of the transaction exists, its lock files do. A
+  // failure here leaves nothing behind.
+  const hold = await holdTransaction(fs, dirs);
+  const { id } = hold;
+  let locked = 0;
   try {
     // Steps 1 and 2: nothing visible changes; on failure, discard.
     try {
       await pool(plans, async (p) => {
         if (p.data === null) return;
         signal.throwIfAborted();
-        p.temp = await createTemp(fs, p.target, p.data, {
+        p.staged = await createTemp(fs, p.target, p.data, {
           durability: durable ? "durable" : "none",
           operation: OPERATION,
           path: p.path,
           signal,
+          lock: locked++ < LOCKED_TEMPS,
           ...(p.mode === undefined ? {} : { mode: p.mode }),
         });
+        p.temp = p.staged.path;
         if (!p.existed) p.ino = (await fs.stat(p.temp)).ino;
       });
       await pool(plans.filter((p) => p.existed), async (p) => {
@@ -112,6 +135,8 @@ export async function commitStaged(
         throw err;
       });
   } finally {
+    await release(plans);
+    await hold.release();
     endTransaction(id);
   }
 }
@@ -141,7 +166,7 @@ async function switchAll(
   };
   // Step 3. Refs first: once the journal exists, every directory it
   // touches can lead recovery to it.
-  let lock: Deno.FsFile | undefined;
+  let lock: StagedTemp | undefined;
   try {
     for (const ref of refs) {
       await writeRecord(fs, ref, refRecord(journalFile), { durable });
@@ -212,6 +237,6 @@ async function switchAll(
     });
     for (const ref of refs) await fs.remove(ref).catch(() => {});
   } finally {
-    lock?.close();
+    await lock?.close().catch(() => {});
   }
 }

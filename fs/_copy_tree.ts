@@ -29,7 +29,7 @@ export async function copyTree(
   const info = await fs.lstat(from);
   const mode = typeof info.mode === "number" ? info.mode & 0o7777 : undefined;
   if (info.isSymlink) {
-    await symlinkOf(fs)(await fs.readLink(from), to);
+    await fs.symlink(await fs.readLink(from), to);
   } else if (info.isDirectory) {
     await fs.mkdir(to, mode === undefined ? {} : { mode });
     for await (const entry of fs.readDir(from)) {
@@ -73,14 +73,4 @@ async function copyFile(
   } finally {
     target.close();
   }
-}
-
-// The FileSystem interface has no symlink call yet: use one if the given
-// file system provides it, else Deno's.
-function symlinkOf(
-  fs: FileSystem,
-): (target: string, path: string) => Promise<void> {
-  const own = (fs as { symlink?: (t: string, p: string) => Promise<void> })
-    .symlink;
-  return own ? own.bind(fs) : (t, p) => Deno.symlink(t, p);
 }

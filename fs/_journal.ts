@@ -2,7 +2,8 @@
 // rollback that recovery runs from it.
 //
 // Layout, for a transaction with id <id> (owner pid, boot, start token and
-// 96 random bits, so a journal says who wrote it):
+// 96 random bits, so a journal says who wrote it, and `-l` where it holds a
+// lock file in every target directory, fs/_tx_owner.ts):
 //   <dir>/.sturdy-tx/<id>.json      the journal, in the directory of the
 //                                   first target (sorted); its existence is
 //                                   the "commit in progress" bit
@@ -12,6 +13,11 @@
 //   <dir>/.<name>.<id>.sturdy-bak   hard link to (or copy of) a target's old
 //                                   content
 //   <dir>/.<name>.<…>.sturdy-tmp    the staged new content
+//   <dir>/.sturdy-tx/<id>.lock      in every target directory, for the
+//                                   whole commit: its kernel lock, held by
+//                                   the committing process, says the
+//                                   files above are not orphans
+//                                   (fs/_tx_owner.ts)
 //
 // Invariant: while a journal exists, every target it lists can be put back
 // to its old content: a target that existed has its backup (or was already
@@ -19,28 +25,67 @@
 // the very file staged for it (same inode). So rolling back from the
 // journal is always correct, and it is idempotent: a rollback killed
 // halfway is finished by the next one.
+//
+// What keeps the backups there (the journal may sit in another directory
+// than a backup, and the owner may die at any instant, also while a
+// recovery elsewhere is halfway through its listing):
+//   - records: while the journal exists, every ref it names exists (refs
+//     are written before it, and removed only after it is gone: by the
+//     commit's clean-up, by the rollback, or by a recovery that finds the
+//     journal gone). So every directory holding a backup the journal
+//     needs holds `<id>.json` (the first directory) or `<id>.ref`;
+//   - backups: only the owner (discard before the journal exists, the
+//     clean-up after the commit point, its own rollback) and a rollback
+//     from the journal remove them while a record of their transaction
+//     may exist. A sweep removes a backup only when its transaction is
+//     over there AND neither `<id>.ref` nor `<id>.json` exists in the
+//     backup's directory, checked while the owner can take no further
+//     step: while the sweep holds the transaction's free lock file there
+//     (the owner is dead or done; it held that lock from before it made
+//     the backup), or once a `-l` id's lock file is gone (its owner
+//     removes it only after its last step). A record the owner wrote
+//     after the recovery listed `.sturdy-tx` is therefore still seen;
+//   - recovery order: journals and refs first (rollBackAbandoned: a hot
+//     journal is rolled back, which restores and then removes the
+//     backups; a ref whose journal is gone is removed, under the same
+//     rule, once the journal is still gone while the owner is stopped),
+//     then backups (sweepBackups), then lock files (sweepLocks).
+// So for any transaction: with its journal present, all its backups stay
+// until the rollback; with the journal deleted (committed, or rolled
+// back) the refs go next and then the backups, in any order of crashes;
+// with no journal ever written, no target changed and the refs and
+// backups go the same way. Files judged by age (no locks, another host)
+// keep this only as far as the age threshold is longer than a commit.
 
 import { basename, dirname, isAbsolute, join } from "node:path";
 import { FileWriteError } from "./errors.ts";
 import type { FileSystem } from "./file_system.ts";
-import { createTemp, syncDir } from "./_atomic_write.ts";
-import { isTempName } from "./_temp_name.ts";
 import {
-  holdJournalLock,
-  isLive,
-  removable,
-  type SweepAge,
-} from "./_tx_owner.ts";
-
-export { endTransaction, newTransactionId } from "./_tx_owner.ts";
-export type { SweepAge } from "./_tx_owner.ts";
+  createTemp,
+  publish,
+  type StagedTemp,
+  syncDir,
+} from "./_atomic_write.ts";
+import { isTempName } from "./_temp_name.ts";
+import { isLive, removeIfOver, type SweepAge, TX_DIR } from "./_tx_owner.ts";
 import { osCodeOf } from "./_to_fs_error.ts";
 
-/** The directory holding journals and refs, inside a target directory. */
-export const TX_DIR = ".sturdy-tx";
+export {
+  endTransaction,
+  holdTransaction,
+  newTransactionId,
+  TX_DIR,
+} from "./_tx_owner.ts";
+export type { SweepAge } from "./_tx_owner.ts";
+
 const FORMAT = "sturdy.transaction/1";
 const REF_FORMAT = "sturdy.transaction-ref/1";
-const ID = /^\d+-(?:[0-9a-f]{8}|x)-(?:[0-9a-z]+|x)-[0-9a-f]{24}$/;
+const ID = /^\d+-(?:[0-9a-f]{8}|x)-(?:[0-9a-z]+|x)-[0-9a-f]{24}(?:-l)?$/;
+
+/** Whether `id` has the shape of a transaction id. */
+export function isTransactionId(id: string): boolean {
+  return ID.test(id);
+}
 const BACKUP_SUFFIX = ".sturdy-bak";
 
 /** One target of a transaction, as recorded in its journal. */
@@ -90,16 +135,17 @@ function ignoreMissing(err: unknown): void {
 /**
  * Writes `value` as JSON to `path` atomically (temp, sync, rename), so a
  * journal or ref is either absent or complete, never torn. With `lock`,
- * the file's kernel lock is taken before it gets its name, so no recovery
- * can ever see it unlocked while this process lives; the open file that
- * holds the lock is returned (close it to release).
+ * the temp's kernel lock, taken when it was created, is kept across the
+ * rename, so no recovery can ever see the record unlocked while this
+ * process lives; the open file that holds the lock is returned (close it
+ * to release).
  */
 export async function writeRecord(
   fs: FileSystem,
   path: string,
   value: unknown,
   options: { durable: boolean; lock?: boolean },
-): Promise<Deno.FsFile | undefined> {
+): Promise<StagedTemp | undefined> {
   await fs.mkdir(dirname(path)).catch((err) => {
     if (osCodeOf(err) !== "EEXIST") throw err;
   });
@@ -108,13 +154,16 @@ export async function writeRecord(
     durability: options.durable ? "durable" : "none",
     operation: "transaction",
   });
-  const lock = options.lock ? await holdJournalLock(temp) : undefined;
+  if (!options.lock) {
+    await publish(fs, temp, path);
+    return undefined;
+  }
   try {
-    await fs.rename(temp, path);
-    return lock;
+    await fs.rename(temp.path, path);
+    return temp;
   } catch (err) {
-    lock?.close();
-    await fs.remove(temp).catch(() => {});
+    await fs.remove(temp.path).catch(() => {});
+    await temp.close().catch(() => {});
     throw err;
   }
 }
@@ -286,7 +335,7 @@ export async function rollBackAbandoned(
       ) throw corrupt(path, "it does not name a journal");
       journal = ref.journal;
     }
-    if (await isLive(id, journal)) {
+    if (await isLive(fs, id, dirname(dirname(journal)), journal)) {
       liveIds.add(id);
       continue;
     }
@@ -294,16 +343,21 @@ export async function rollBackAbandoned(
     if (record) {
       await rollBack(fs, record, journal);
       rolledBack.push(journal);
-    } else if (m[2] === "ref" && await removable(fs, id, path, age)) {
-      // A ref whose journal is gone belongs to a settled transaction (or
-      // to one whose journal is not written yet: hence the age rule).
-      await fs.remove(path).catch(ignoreMissing);
+    } else if (m[2] === "ref") {
+      // A ref whose journal is gone belongs to a settled transaction, or
+      // to one whose journal is not written yet: its lock file tells, and
+      // the journal is looked for again while the owner cannot write it.
+      const needed = () => exists(fs, journal).catch(() => true);
+      await removeIfOver(fs, id, dir, path, age, needed);
     }
   }
   return { rolledBack, live: liveIds };
 }
 
-/** Removes backups in `dir` whose transaction is over (journal gone). */
+/**
+ * Removes backups in `dir` whose transaction is over and has no record
+ * left here that could still need them (see the header).
+ */
 export async function sweepBackups(
   fs: FileSystem,
   dir: string,
@@ -315,13 +369,19 @@ export async function sweepBackups(
     if (!entry.name.endsWith(BACKUP_SUFFIX)) continue;
     const id = entry.name.slice(0, -BACKUP_SUFFIX.length).split(".").at(-1)!;
     const path = join(dir, entry.name);
-    // Runs after rollBackAbandoned: a backup whose journal is live is
-    // kept, and one whose owner is gone has no journal left that could
-    // need it. A live owner makes its backups before its journal, so one
-    // that cannot be judged is kept until it is old.
     if (!ID.test(id) || liveIds.has(id)) continue;
-    if (!await removable(fs, id, path, age)) continue;
-    await fs.remove(path).then(() => removed.push(path), ignoreMissing);
+    // The transaction may have been live when rollBackAbandoned listed
+    // this directory, and written its ref or journal here, switched its
+    // targets and died since: its journal is then hot and needs this
+    // backup. So the records are looked for only once the owner can no
+    // longer write them (its lock file here free and held by us, or gone).
+    // Where it cannot be told, the backup is kept.
+    const needed = async () =>
+      await exists(fs, refPath(dir, id)).catch(() => true) ||
+      await exists(fs, journalPath(dir, id)).catch(() => true);
+    if (await removeIfOver(fs, id, dir, path, age, needed)) {
+      removed.push(path);
+    }
   }
   return removed;
 }

@@ -2,8 +2,8 @@
 // old content. Nothing here changes what any target holds.
 
 import { dirname, resolve } from "node:path";
-import { denoFileSystem, type FileSystem } from "./file_system.ts";
-import { createTemp } from "./_atomic_write.ts";
+import type { FileSystem } from "./file_system.ts";
+import { createTemp, publish, type StagedTemp } from "./_atomic_write.ts";
 import { osCodeOf, toFsError } from "./_to_fs_error.ts";
 import { writeFailure } from "./_write_error.ts";
 import { lstatOrUndefined } from "./_lstat_or_undefined.ts";
@@ -20,26 +20,15 @@ export interface Planned extends Staged {
   target: string;
   existed: boolean;
   temp: string | null;
+  /** The open temp, holding its lock until the commit is over. */
+  staged: StagedTemp | null;
   backup: string | null;
   ino: number | null;
 }
 
 const OPERATION = "transaction";
 
-/** A file system that can make hard links (`Deno.link`). */
-type Linker = (existing: string, link: string) => Promise<void>;
-
 const PARALLEL = 16;
-
-// Hard links make backups free and atomic. The FileSystem interface has
-// no `link`, so one is used only where the fs offers one or is the real
-// file system; otherwise (and where the file system refuses links) the
-// backup is a synced copy.
-function linkerOf(fs: FileSystem): Linker | undefined {
-  const link = (fs as { link?: unknown }).link;
-  if (typeof link === "function") return link.bind(fs) as Linker;
-  return fs === denoFileSystem ? Deno.link : undefined;
-}
 
 /** Runs `fn` over `items`, a few at a time; rethrows the first failure. */
 export async function pool<T>(
@@ -104,6 +93,7 @@ export async function plan(fs: FileSystem, s: Staged): Promise<Planned> {
       target,
       existed: info !== undefined,
       temp: null,
+      staged: null,
       backup: null,
       ino: null,
     };
@@ -119,16 +109,15 @@ export async function backUp(
   backup: string,
   durable: boolean,
 ): Promise<void> {
-  const link = linkerOf(fs);
-  if (link) {
-    try {
-      return await link(p.target, backup);
-    } catch (err) {
-      // File systems without hard links (FAT, some network shares).
-      const code = osCodeOf(err);
-      if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") {
-        throw err;
-      }
+  // Hard links make backups free and atomic; where the file system
+  // refuses them, the backup is a synced copy.
+  try {
+    return await fs.link(p.target, backup);
+  } catch (err) {
+    // File systems without hard links (FAT, some network shares).
+    const code = osCodeOf(err);
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") {
+      throw err;
     }
   }
   const temp = await createTemp(fs, backup, await fs.readFile(p.target), {
@@ -137,8 +126,5 @@ export async function backUp(
     path: p.path,
     ...(p.mode === undefined ? {} : { mode: p.mode }),
   });
-  await fs.rename(temp, backup).catch(async (err) => {
-    await fs.remove(temp).catch(() => {});
-    throw err;
-  });
+  await publish(fs, temp, backup);
 }

@@ -1,7 +1,7 @@
 // Temp file names that say who owns them, so a sweep can tell a live
 // writer's temp from an orphan left by a killed process.
 //
-// Format: `.<base>.<pid>-<boot>-<start>-<random>.sturdy-tmp`
+// Format: `.<base>.<pid>-<boot>-<start>-<random>[-l].sturdy-tmp`
 //   base    the target's name (cut to 80 characters), so `ls -a` shows
 //           what the temp was for
 //   pid     the writing process
@@ -11,16 +11,20 @@
 //   start   the process start time in clock ticks since boot
 //           (/proc/<pid>/stat field 22), base 36: a reused pid has another
 //   random  96 random bits, so names never collide
-// `boot` and `start` are `x` where they cannot be read (not Linux, or no
-// read permission on /proc); such temps are judged by age alone.
+//   -l      the writer holds the temp's kernel lock from just after its
+//           creation until it is renamed or removed (fs/_file_lock.ts)
+// `boot` and `start` are `x` where they cannot be read (not Linux, or Deno
+// without --allow-all, which alone may read /proc).
 //
 // Invariant: a temp whose owner is provably alive is never judged an
-// orphan; one whose owner cannot be checked is an orphan only once it has
-// not been modified for `maxAgeMs` (a live writer keeps touching it).
+// orphan. Proof, strongest first: the kernel lock of an `-l` temp (held:
+// alive; free: dead); the owner's pid and start token, where /proc can be
+// read; failing both, the temp is an orphan only once it has not been
+// modified for `maxAgeMs` (a live writer keeps touching it).
 
 const SUFFIX = ".sturdy-tmp";
 const PATTERN =
-  /^\.(.*)\.(\d+)-([0-9a-f]{8}|x)-([0-9a-z]+|x)-([0-9a-f]{24})\.sturdy-tmp$/;
+  /^\.(.*)\.(\d+)-([0-9a-f]{8}|x)-([0-9a-z]+|x)-([0-9a-f]{24})(-l)?\.sturdy-tmp$/;
 
 /** Who wrote a temp file, as read from its name. */
 export interface TempOwner {
@@ -32,6 +36,8 @@ export interface TempOwner {
   boot: string;
   /** The writer's start token, or `x`. */
   start: string;
+  /** Whether the writer holds the temp's kernel lock while it lives. */
+  locked: boolean;
 }
 
 /** Whether a temp's owner is alive, dead, or cannot be told. */
@@ -74,14 +80,19 @@ function self(): { boot: string; start: string } {
 
 /**
  * A fresh temp file name for a target named `base`, owned by this process.
+ * `locked` promises that the writer holds the temp's kernel lock for as
+ * long as the temp exists.
  */
-export function tempName(base: string): string {
+export function tempName(base: string, locked = false): string {
   const random = new Uint8Array(12);
   crypto.getRandomValues(random);
   const hex = Array.from(random, (b) => b.toString(16).padStart(2, "0"))
     .join("");
   const { boot, start } = self();
-  return `.${base.slice(0, 80)}.${Deno.pid}-${boot}-${start}-${hex}${SUFFIX}`;
+  const flag = locked ? "-l" : "";
+  return `.${
+    base.slice(0, 80)
+  }.${Deno.pid}-${boot}-${start}-${hex}${flag}${SUFFIX}`;
 }
 
 /**
@@ -98,7 +109,23 @@ export function isTempName(name: string): boolean {
 export function parseTempName(name: string): TempOwner | undefined {
   const m = PATTERN.exec(name);
   if (!m) return undefined;
-  return { base: m[1]!, pid: Number(m[2]), boot: m[3]!, start: m[4]! };
+  return {
+    base: m[1]!,
+    pid: Number(m[2]),
+    boot: m[3]!,
+    start: m[4]!,
+    locked: m[6] !== undefined,
+  };
+}
+
+/**
+ * Whether the owner provably ran on another boot or host (both boot ids
+ * known and different). A kernel lock proves nothing about such an owner:
+ * on a network file system locks may be local to each host.
+ */
+export function isOtherBoot(owner: TempOwner): boolean {
+  const me = self();
+  return owner.boot !== "x" && me.boot !== "x" && owner.boot !== me.boot;
 }
 
 /**

@@ -12,8 +12,27 @@ export interface FileHandle {
   sync(): Promise<void>;
   /** The file's metadata. */
   stat(): Promise<Deno.FileInfo>;
-  /** Closes the file. */
+  /** Closes the file (and so releases its lock). */
   close(): void;
+  /**
+   * Takes the file's kernel lock (flock on Unix, LockFileEx on Windows),
+   * waiting for it. Optional: without it (or `tryLock`) Sturdy cannot
+   * prove that the writer of a temp file is alive, and judges such files
+   * by age.
+   */
+  lock?(exclusive?: boolean): Promise<void>;
+  /**
+   * Takes the file's kernel lock without waiting: `false` if another open
+   * file holds it. Optional, as for `lock`.
+   */
+  tryLock?(exclusive?: boolean): Promise<boolean>;
+  /**
+   * Releases the file's kernel lock without closing it. Optional: where it
+   * is missing, closing releases the lock, but a child process spawned
+   * meanwhile shares the open file and keeps the lock taken until it
+   * execs, which can make a dead writer look alive for a moment.
+   */
+  unlock?(): Promise<void>;
 }
 
 /**
@@ -64,6 +83,14 @@ export interface FileSystem {
   readLink(path: string): Promise<string>;
   /** Changes a file's mode (`Deno.chmod`). */
   chmod(path: string, mode: number): Promise<void>;
+  /** Makes a hard link `newpath` to `oldpath` (`Deno.link`). */
+  link(oldpath: string, newpath: string): Promise<void>;
+  /** Makes a symbolic link at `path` pointing to `target` (`Deno.symlink`). */
+  symlink(
+    target: string,
+    path: string,
+    options?: Deno.SymlinkOptions,
+  ): Promise<void>;
 }
 
 /**
@@ -96,4 +123,7 @@ export const denoFileSystem: FileSystem = Object.freeze({
   realPath: (path: string) => Deno.realPath(path),
   readLink: (path: string) => Deno.readLink(path),
   chmod: (path: string, mode: number) => Deno.chmod(path, mode),
+  link: (oldpath: string, newpath: string) => Deno.link(oldpath, newpath),
+  symlink: (target: string, path: string, options?: Deno.SymlinkOptions) =>
+    Deno.symlink(target, path, options),
 });

@@ -10,9 +10,10 @@ import { basename, dirname, join, resolve } from "node:path";
 import { DirectoryOperationError } from "./errors.ts";
 import type { FileSystem } from "./file_system.ts";
 import type { IoOptions } from "./io_options.ts";
-import { syncDir } from "./_atomic_write.ts";
+import { createTemp, publish, syncDir } from "./_atomic_write.ts";
 import { checkPath } from "./_check_path.ts";
 import { copyTree } from "./_copy_tree.ts";
+import { fileStream } from "./_stream_io.ts";
 import { runIo } from "./_run_io.ts";
 import { tempName } from "./_temp_name.ts";
 import { osCodeOf } from "./_to_fs_error.ts";
@@ -180,6 +181,31 @@ async function copyAcross(
     commit: <T>(step: () => Promise<T>) => Promise<T>;
   },
 ): Promise<void> {
+  const info = await fs.lstat(source);
+  if (info.isFile) {
+    // A file is staged as a locked temp, which a sweep of the target's
+    // directory leaves alone while the copy runs.
+    const mode = typeof info.mode === "number" ? info.mode & 0o7777 : undefined;
+    const data = fileStream(await fs.open(source, { read: true }));
+    let staged;
+    try {
+      staged = await createTemp(fs, target, data, {
+        durability: options.durable ? "durable" : "none",
+        signal: options.signal,
+        operation: "move",
+        path: source,
+        ...(mode === undefined ? {} : { mode }),
+      });
+    } catch (err) {
+      await data.cancel().catch(() => {}); // closes the source if unread
+      throw err;
+    }
+    if (options.durable) await syncDir(fs, dirname(target));
+    await publish(fs, staged, target, options.commit);
+    return;
+  }
+  // A directory or symlink: sweeps never remove those, so a plain
+  // staging name will do.
   const staging = join(dirname(target), tempName(basename(target)));
   try {
     await copyTree(fs, source, staging, {

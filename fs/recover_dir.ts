@@ -8,9 +8,11 @@ import { sweepOrphans, type SweepResult } from "./_sweep_orphans.ts";
 export interface RecoverDirOptions extends IoOptions {
   /**
    * Milliseconds after its last change that a temp whose owner cannot be
-   * checked (written on another host, before a reboot, or where /proc is
-   * unreadable) counts as an orphan. A temp whose owner is provably alive
-   * is kept however old it is.
+   * checked counts as an orphan. Sturdy's writers hold a kernel lock on
+   * their temp until it is in place, so a temp whose lock is free is
+   * removed at once and one whose lock is held is kept however old; only
+   * temps from another host, on a file system without locks, or from an
+   * older Sturdy (where /proc cannot tell either) wait for this age.
    *
    * @default {3_600_000} (one hour)
    */

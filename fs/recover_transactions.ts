@@ -3,17 +3,25 @@ import { systemClock } from "../retry/mod.ts";
 import type { FileSystem } from "./file_system.ts";
 import type { IoOptions } from "./io_options.ts";
 import { checkPath } from "./_check_path.ts";
-import { rollBackAbandoned, sweepBackups, TX_DIR } from "./_journal.ts";
+import {
+  isTransactionId,
+  rollBackAbandoned,
+  sweepBackups,
+  TX_DIR,
+} from "./_journal.ts";
 import { runIo } from "./_run_io.ts";
 import { sweepOrphans } from "./_sweep_orphans.ts";
 import { osCodeOf } from "./_to_fs_error.ts";
+import { sweepLocks } from "./_tx_owner.ts";
 
 /** Options of {@linkcode recoverTransactions}. */
 export interface RecoverTransactionsOptions extends IoOptions {
   /**
-   * Milliseconds after its last change that a temp file whose owner cannot
-   * be checked (another host, no /proc) counts as an orphan. A temp whose
-   * owner provably runs is never removed.
+   * Milliseconds after its last change that a temp, backup or ref whose
+   * owner cannot be checked counts as an orphan. Owners are checked by the
+   * kernel lock they hold (and by /proc where Deno may read it); only
+   * files from another host or on a file system without locks are judged
+   * by age. A file whose owner provably runs is never removed.
    *
    * @default {3_600_000} (one hour)
    */
@@ -24,7 +32,7 @@ export interface RecoverTransactionsOptions extends IoOptions {
 export interface RecoverTransactionsResult {
   /** Journals of interrupted transactions that were rolled back. */
   rolledBack: string[];
-  /** Orphan temp and backup files removed. */
+  /** Orphan temps, backups and lock files removed. */
   removed: string[];
 }
 
@@ -98,6 +106,10 @@ export async function recoverDirectory(
   if (options.sweep || rolledBack.length > 0) {
     removed.push(...(await sweepOrphans(fs, dir, sweepOptions)).removed);
     removed.push(...await sweepBackups(fs, dir, sweepOptions, live));
+    // Last: a lock file is what tells the files above from orphans.
+    removed.push(
+      ...await sweepLocks(fs, dir, sweepOptions, isTransactionId),
+    );
   }
   return { rolledBack, removed };
 }

@@ -7,6 +7,11 @@
 // back; once it is deleted, the transaction has committed.
 //
 // Commit protocol (the steps the crash harness kills at):
+//   0. own: create and lock `.sturdy-tx/<id>.lock` in every target
+//      directory, held until step 7 is done, so recovery in any process
+//      can tell this commit's files from a dead one's; the id's `-l` flag
+//      says every one was made, so a missing one means a dead owner
+//      (fs/_tx_owner.ts);
 //   1. stage: each new content goes to a synced temp next to its target;
 //   2. back up: hard-link each existing target to its backup name (a
 //      synced copy where links are unavailable);
@@ -17,7 +22,10 @@
 //      a failure here rolls back at once from the journal;
 //   5. sync the target directories;
 //   6. COMMIT POINT: delete the journal and sync its directory;
-//   7. clean up: delete the refs and backups (leftovers are swept later).
+//   7. clean up: delete the backups, then the refs (leftovers are swept
+//      later: a backup only once no journal or ref of its transaction is
+//      left in its directory, so a sweep can never take a backup that a
+//      hot journal elsewhere still needs; see fs/_journal.ts).
 
 import { resolve } from "node:path";
 import {

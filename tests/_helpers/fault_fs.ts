@@ -8,12 +8,12 @@ export interface Fault {
   /**
    * The call it applies to: a FileSystem method (`open`, `rename`, `stat`,
    * …) or a FileHandle method (`write`, `read`, `syncData`, `sync`,
-   * `close`, `fstat`).
+   * `close`, `fstat`, `lock`, `tryLock`, `unlock`).
    */
   op: string;
   /**
-   * Only calls whose path matches. For `rename` the path tested is
-   * `"<from> -> <to>"`, so a pattern can pick either side.
+   * Only calls whose path matches. For `rename`, `link` and `symlink` the
+   * path tested is `"<from> -> <to>"`, so a pattern can pick either side.
    */
   path?: RegExp;
   /** Only the nth matching call (1-based); every matching call if unset. */
@@ -24,6 +24,12 @@ export interface Fault {
   shortWrite?: number;
   /** SIGKILL this process just before the call. */
   kill?: boolean;
+  /**
+   * Awaited just before the call is made (or its error thrown), with the
+   * call's path: pauses the caller there, e.g. to run another step of a
+   * race in between. Not for `write` and `close`.
+   */
+  before?: (path: string) => Promise<void> | void;
 }
 
 /** A FileSystem that records its calls. */
@@ -73,8 +79,12 @@ export function faultFs(base: FileSystem, faults: Fault[]): FaultFileSystem {
 
   function call<T>(op: string, path: string, fn: () => Promise<T>): Promise<T> {
     const fault = before(op, path);
-    if (fault?.error) return Promise.reject(fault.error());
-    return fn();
+    const run = () => fault?.error ? Promise.reject(fault.error()) : fn();
+    if (fault?.before) {
+      const hook = fault.before;
+      return Promise.resolve().then(() => hook(path)).then(run);
+    }
+    return run();
   }
 
   function wrapHandle(handle: FileHandle, path: string): FileHandle {
@@ -89,8 +99,27 @@ export function faultFs(base: FileSystem, faults: Fault[]): FaultFileSystem {
           call("truncate", path, () => extra.truncate!(len)),
       }
       : {};
+    // Locks are optional too: forwarded (and recorded) where present.
+    const locks = {
+      ...(handle.lock
+        ? {
+          lock: (exclusive?: boolean) =>
+            call("lock", path, () => handle.lock!(exclusive)),
+        }
+        : {}),
+      ...(handle.tryLock
+        ? {
+          tryLock: (exclusive?: boolean) =>
+            call("tryLock", path, () => handle.tryLock!(exclusive)),
+        }
+        : {}),
+      ...(handle.unlock
+        ? { unlock: () => call("unlock", path, () => handle.unlock!()) }
+        : {}),
+    };
     return {
       ...optional,
+      ...locks,
       write(p: Uint8Array): Promise<number> {
         const fault = before("write", path);
         if (fault?.error) return Promise.reject(fault.error());
@@ -130,6 +159,14 @@ export function faultFs(base: FileSystem, faults: Fault[]): FaultFileSystem {
       call("mkdir", path, () => base.mkdir(path, options)),
     readDir(path: string): AsyncIterable<Deno.DirEntry> {
       const fault = before("readDir", path);
+      if (fault?.before) {
+        const hook = fault.before;
+        return (async function* () {
+          await hook(path);
+          if (fault.error) throw fault.error();
+          yield* base.readDir(path);
+        })();
+      }
       if (fault?.error) {
         const error = fault.error();
         return {
@@ -145,5 +182,17 @@ export function faultFs(base: FileSystem, faults: Fault[]): FaultFileSystem {
     realPath: (path) => call("realPath", path, () => base.realPath(path)),
     readLink: (path) => call("readLink", path, () => base.readLink(path)),
     chmod: (path, mode) => call("chmod", path, () => base.chmod(path, mode)),
+    link: (oldpath, newpath) =>
+      call(
+        "link",
+        `${oldpath} -> ${newpath}`,
+        () => base.link(oldpath, newpath),
+      ),
+    symlink: (target, path, options) =>
+      call(
+        "symlink",
+        `${target} -> ${path}`,
+        () => base.symlink(target, path, options),
+      ),
   };
 }

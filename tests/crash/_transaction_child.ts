@@ -10,7 +10,11 @@
 // process just before that call.
 
 import { dirname, join } from "node:path";
-import { denoFileSystem, type FileSystem } from "../../fs/file_system.ts";
+import {
+  denoFileSystem,
+  type FileHandle,
+  type FileSystem,
+} from "../../fs/file_system.ts";
 import { recoverTransactions } from "../../fs/recover_transactions.ts";
 import { transaction } from "../../fs/transaction.ts";
 import { faultFs } from "../_helpers/fault_fs.ts";
@@ -109,27 +113,40 @@ export async function runWorkload(
   }
 }
 
-/**
- * A faultFs over the real file system that SIGKILLs at `kills`, with a
- * `link` so backups are hard links (faultFs has none); links are recorded
- * and counted like the other calls.
- */
+/** A faultFs over the real file system that SIGKILLs at `kills`. */
 export function killingFs(kills: KillAt[]): FileSystem & { calls: string[] } {
-  const fs = faultFs(
-    denoFileSystem,
-    kills.map((k) => ({ ...k, kill: true })),
-  );
-  let links = 0;
-  return Object.assign(fs, {
-    link(existing: string, path: string): Promise<void> {
-      fs.calls.push(`link ${existing} -> ${path}`);
-      links++;
-      if (kills.some((k) => k.op === "link" && k.nth === links)) {
-        Deno.kill(Deno.pid, "SIGKILL");
-      }
-      return Deno.link(existing, path);
+  return faultFs(denoFileSystem, kills.map((k) => ({ ...k, kill: true })));
+}
+
+/**
+ * The real file system as seen by a process that spawns children all the
+ * time: every file it closes stays open a while longer (until `flush`), as
+ * a child spawned meanwhile holds a copy of each descriptor until it
+ * execs. A kernel lock taken on such a file stays taken unless released
+ * explicitly (unlock), as it would be in that window.
+ */
+export function forkingFs(): FileSystem & { flush(): void } {
+  const pending: Deno.FsFile[] = [];
+  return {
+    ...denoFileSystem,
+    async open(path, options): Promise<FileHandle> {
+      const file = await Deno.open(path, options);
+      return {
+        write: (p) => file.write(p),
+        read: (p) => file.read(p),
+        syncData: () => file.syncData(),
+        sync: () => file.sync(),
+        stat: () => file.stat(),
+        lock: (exclusive) => file.lock(exclusive),
+        tryLock: (exclusive) => file.tryLock(exclusive),
+        unlock: () => file.unlock(),
+        close: () => void pending.push(file),
+      };
     },
-  });
+    flush() {
+      for (const file of pending.splice(0)) file.close();
+    },
+  };
 }
 
 if (import.meta.main) {
@@ -143,7 +160,7 @@ if (import.meta.main) {
   } else {
     const fs = killingFs(JSON.parse(rest[0] ?? "[]"));
     for (const d of ["a", "b"]) {
-      await recoverTransactions(join(dir, d), { fs, maxAge: 0 });
+      await recoverTransactions(join(dir, d), { fs });
     }
   }
 }

@@ -9,8 +9,10 @@ import {
   transaction,
   type TransactionOptions,
 } from "../../fs/mod.ts";
+import type { FileHandle } from "../../fs/file_system.ts";
 import { type Fault, faultFs, osError } from "../_helpers/fault_fs.ts";
 import { FakeClock, flush } from "../_helpers/fake_clock.ts";
+import { forkingFs } from "../crash/_transaction_child.ts";
 
 const fast = { retry: { minTimeout: 1, maxTimeout: 1 } };
 
@@ -554,12 +556,154 @@ Deno.test("a journal naming files outside its rules is treated as corrupt, not o
 Deno.test("recoverTransactions() removes orphan temps and backups of dead processes", async () => {
   await withDir(async (dir) => {
     await seed(dir);
+    // As a transaction killed mid-commit leaves them: a locked-kind temp
+    // and a backup, next to the transaction's lock file, all unlocked.
     const id = `999999-x-x-${"1".repeat(24)}`;
+    await Deno.writeTextFile(`${dir}/.a.txt.${id}-l.sturdy-tmp`, "half");
+    await Deno.link(`${dir}/a.txt`, `${dir}/.a.txt.${id}.sturdy-bak`);
+    await Deno.mkdir(`${dir}/.sturdy-tx`);
+    await Deno.writeTextFile(`${dir}/.sturdy-tx/${id}.lock`, "");
+    // Held, the lock file keeps the backup (the temp has its own lock).
+    const held = await Deno.open(`${dir}/.sturdy-tx/${id}.lock`);
+    await held.lock(true);
+    const live = await recoverTransactions(dir);
+    assert.deepEqual(live.removed, [`${dir}/.a.txt.${id}-l.sturdy-tmp`]);
+    held.close();
+    // Free, it proves them orphans at once (maxAge is an hour).
+    const result = await recoverTransactions(dir);
+    assert.deepEqual(result.removed.sort(), [
+      `${dir}/.a.txt.${id}.sturdy-bak`,
+      `${dir}/.sturdy-tx/${id}.lock`,
+    ]);
+    await assertOld(dir);
+  });
+});
+
+Deno.test("recoverTransactions() judges leftovers without a lock file by age", async () => {
+  await withDir(async (dir) => {
+    await seed(dir);
+    // As left where locks are unavailable: unlocked names, no lock file.
+    const id = `999999-x-x-${"3".repeat(24)}`;
     await Deno.writeTextFile(`${dir}/.a.txt.${id}.sturdy-tmp`, "half");
     await Deno.link(`${dir}/a.txt`, `${dir}/.a.txt.${id}.sturdy-bak`);
+    assert.deepEqual((await recoverTransactions(dir)).removed, []);
     const result = await recoverTransactions(dir, { maxAge: 0 });
     assert.equal(result.removed.length, 2);
     await assertOld(dir);
+  });
+});
+
+Deno.test("a lock a recovery probed is released at once, even for a child spawned meanwhile", async () => {
+  await withDir(async (dir) => {
+    await seed(dir);
+    // A dead transaction's backups, judged one after another by the same
+    // lock file. The recovering process spawns children all the time, so
+    // each descriptor it closes lives on a while in a child: a lock taken
+    // by one probe must not make the next probe find the owner alive.
+    const id = `999999-x-x-${"4".repeat(24)}`;
+    const backups = ["a.txt", "b.json", "c.bin"].map((name) =>
+      `${dir}/.${name}.${id}.sturdy-bak`
+    );
+    for (const [i, name] of ["a.txt", "b.json", "c.bin"].entries()) {
+      await Deno.link(`${dir}/${name}`, backups[i]!);
+    }
+    await Deno.mkdir(`${dir}/.sturdy-tx`);
+    await Deno.writeTextFile(`${dir}/.sturdy-tx/${id}.lock`, "");
+    const fs = forkingFs();
+    try {
+      const result = await recoverTransactions(dir, { fs });
+      assert.deepEqual(
+        result.removed.sort(),
+        [...backups, `${dir}/.sturdy-tx/${id}.lock`].sort(),
+      );
+    } finally {
+      fs.flush();
+    }
+    assert.deepEqual(await tree(dir), ["a.txt", "b.json", "c.bin"]);
+    await assertOld(dir);
+  });
+});
+
+Deno.test("leftovers of a -l transaction whose lock file is gone are removed at once", async () => {
+  await withDir(async (dir) => {
+    await seed(dir);
+    // A `-l` id promises a lock file in every target directory before any
+    // of its files: with none left (removed after a free probe, or by its
+    // owner after a clean-up that failed), the transaction is over.
+    const id = `999999-x-x-${"5".repeat(24)}-l`;
+    await Deno.link(`${dir}/a.txt`, `${dir}/.a.txt.${id}.sturdy-bak`);
+    await Deno.mkdir(`${dir}/.sturdy-tx`);
+    const journal = `${dir}/home/.sturdy-tx/${id}.json`;
+    await Deno.writeTextFile(
+      `${dir}/.sturdy-tx/${id}.ref`,
+      JSON.stringify({ format: "sturdy.transaction-ref/1", journal }),
+    );
+    // An id without the flag promises nothing: judged by age.
+    const other = `999999-x-x-${"6".repeat(24)}`;
+    await Deno.link(`${dir}/b.json`, `${dir}/.b.json.${other}.sturdy-bak`);
+    const result = await recoverTransactions(dir);
+    assert.deepEqual(result.removed, [`${dir}/.a.txt.${id}.sturdy-bak`]);
+    assert.deepEqual(await tree(dir), [
+      `.b.json.${other}.sturdy-bak`,
+      "a.txt",
+      "b.json",
+      "c.bin",
+    ]);
+    assert.equal(await Deno.readTextFile(`${dir}/a.txt`), "old a");
+  });
+});
+
+Deno.test("a lock file held in this very process keeps its transaction live", async () => {
+  await withDir(async (dir) => {
+    await seed(dir);
+    // As a commit in flight in another worker of this process (the ids in
+    // flight are known per worker) leaves its files: the pid is ours, the
+    // lock is held.
+    const id = `${Deno.pid}-x-x-${"7".repeat(24)}-l`;
+    await Deno.link(`${dir}/a.txt`, `${dir}/.a.txt.${id}.sturdy-bak`);
+    await Deno.mkdir(`${dir}/.sturdy-tx`);
+    const held = await Deno.open(`${dir}/.sturdy-tx/${id}.lock`, {
+      write: true,
+      createNew: true,
+    });
+    await held.lock(true);
+    try {
+      assert.deepEqual((await recoverTransactions(dir)).removed, []);
+    } finally {
+      held.close();
+    }
+    assert.deepEqual((await recoverTransactions(dir)).removed.sort(), [
+      `${dir}/.a.txt.${id}.sturdy-bak`,
+      `${dir}/.sturdy-tx/${id}.lock`,
+    ]);
+  });
+});
+
+Deno.test("a transaction id says whether it holds a lock file in every directory", async () => {
+  await withDir(async (dir) => {
+    await seed(dir);
+    const lockFiles = (calls: string[]) =>
+      calls.filter((c) => c.startsWith("open ") && c.endsWith(".lock"));
+    const fs = linking([]);
+    await stageAll(dir, { fs });
+    assert.equal(lockFiles(fs.calls).length, 1);
+    assert.match(lockFiles(fs.calls)[0]!, /-l\.lock$/);
+    // Where no lock can be had, the id drops the flag: its files are
+    // judged by age there, never by a missing lock file.
+    const noLocks = linking([]);
+    const open = noLocks.open;
+    noLocks.open = async (path, options) => {
+      const { tryLock: _, lock: __, ...handle } = await open(path, options);
+      return handle;
+    };
+    await transaction(async (tx) => {
+      await tx.writeText(`${dir}/a.txt`, "newer a");
+    }, { fs: noLocks });
+    const calls = lockFiles(noLocks.calls);
+    assert.ok(calls.length >= 2, calls.join("\n"));
+    assert.match(calls[0]!, /-l\.lock$/);
+    assert.doesNotMatch(calls.at(-1)!, /-l\.lock$/);
+    assert.deepEqual(await tree(dir), ["a.txt", "b.json", "d.txt"]);
   });
 });
 
@@ -602,13 +746,185 @@ Deno.test("a journal locked by a live process is left alone until its lock is fr
     }
     const held = await Deno.open(`${txDir}/${id}.json`, { read: true });
     await held.lock(true);
-    const result = await recoverTransactions(`${dir}/x`, { maxAge: 0 });
+    const result = await recoverTransactions(`${dir}/x`);
     assert.deepEqual(result.rolledBack, []);
     assert.equal(await Deno.readTextFile(`${dir}/x/a.txt`), "new a");
     held.close();
-    const after = await recoverTransactions(`${dir}/x`, { maxAge: 0 });
+    const after = await recoverTransactions(`${dir}/x`);
     assert.deepEqual(after.rolledBack, [`${txDir}/${id}.json`]);
     assert.equal(await Deno.readTextFile(`${dir}/x/a.txt`), "old a");
     assert.equal(await Deno.readTextFile(`${dir}/y/b.txt`), "old b");
+  });
+});
+
+/**
+ * A file system that a test can "kill": from `die()` on, every call fails
+ * and every file opened through it is closed (its locks dropped), and
+ * nothing more reaches the disk, as when the process is SIGKILLed.
+ */
+function mortalFs(base: FileSystem): { fs: FileSystem; die(): void } {
+  let dead = false;
+  const open = new Set<FileHandle>();
+  const gone = () => Promise.reject(osError("EIO", "the process is dead"));
+  const guard = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(t, key) {
+        const value = Reflect.get(t, key);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) =>
+          dead ? gone() : Reflect.apply(value, t, args);
+      },
+    });
+  const fs: FileSystem = {
+    ...Object.fromEntries(
+      Object.entries(base).map(([k, v]) => [
+        k,
+        (...args: unknown[]) =>
+          dead ? gone() : Reflect.apply(v as () => unknown, base, args),
+      ]),
+    ) as unknown as FileSystem,
+    async open(path, options) {
+      if (dead) return await gone();
+      const handle = await base.open(path, options);
+      open.add(handle);
+      const guarded = guard(handle);
+      return Object.assign(Object.create(guarded), {
+        close: () => {
+          if (open.delete(handle)) handle.close();
+        },
+      }) as FileHandle;
+    },
+    readDir(path) {
+      if (!dead) return base.readDir(path);
+      return {
+        [Symbol.asyncIterator]: () => ({ next: gone }),
+      } as AsyncIterable<Deno.DirEntry>;
+    },
+  };
+  return {
+    fs,
+    die() {
+      dead = true;
+      for (const handle of open) handle.close();
+      open.clear();
+    },
+  };
+}
+
+/** `at` resolves `reached`, then waits until `go` is called. */
+function gate(): {
+  reached: Promise<void>;
+  go(): void;
+  at(): Promise<void>;
+} {
+  const reached = Promise.withResolvers<void>();
+  const go = Promise.withResolvers<void>();
+  return {
+    reached: reached.promise,
+    go: () => go.resolve(),
+    at: () => {
+      reached.resolve();
+      return go.promise;
+    },
+  };
+}
+
+for (
+  const [when, death, expected] of [
+    // After its ref, before its journal: nothing switched.
+    ["before the journal", { op: "rename", path: /\.json$/ }, "old"],
+    // The switch is done, the journal still hot: it must roll back.
+    ["after the switch", { op: "remove", path: /\.json$/ }, "old"],
+    // Committed, before its clean-up.
+    ["after the commit point", { op: "remove", path: /sturdy-bak$/ }, "new"],
+  ] as const
+) {
+  Deno.test(`a commit dying ${when} while a recovery is listing its directory leaves all ${expected}`, async () => {
+    await withDir(async (dir) => {
+      await seedTwoDirs(dir);
+      const x = `${dir}/x`;
+      const y = `${dir}/y`;
+      // The committer: paused once its temps and backups exist, before it
+      // writes the ref in y (its second mkdir of y/.sturdy-tx), and killed
+      // at `death`.
+      const committerGate = gate();
+      const mortal = mortalFs(denoFileSystem);
+      const committerFs = faultFs(mortal.fs, [
+        {
+          op: "mkdir",
+          path: /\/y\/\.sturdy-tx$/,
+          nth: 2,
+          before: committerGate.at,
+        },
+        { ...death, nth: 1, before: () => mortal.die() },
+      ]);
+      const committing = transaction(async (tx) => {
+        await tx.writeText(`${x}/a.txt`, "new a");
+        await tx.writeText(`${y}/b.txt`, "new b");
+      }, { fs: committerFs, retry: false }).then(() => {}, (err) => err);
+      await committerGate.reached;
+      const backups = (await tree(y)).filter((f) => f.endsWith("sturdy-bak"));
+      assert.equal(backups.length, 1);
+      // The recovery: it lists y/.sturdy-tx (no ref there yet), then is
+      // paused before its sweep of backups lists y.
+      const recoveryGate = gate();
+      const recoveryFs = faultFs(denoFileSystem, [
+        {
+          op: "readDir",
+          path: new RegExp(`^${y}$`),
+          nth: 2,
+          before: recoveryGate.at,
+        },
+      ]);
+      const recovering = recoverTransactions(y, { fs: recoveryFs });
+      await recoveryGate.reached;
+      // Meanwhile the committer writes its ref and journal, switches, and
+      // dies (its locks go with it, its files stay).
+      committerGate.go();
+      const outcome = await committing;
+      if (when === "after the switch") {
+        // Half way through its rollback: nothing of it reached the disk.
+        assert.equal((outcome as { code?: string })?.code, "rollback_failed");
+        assert.equal(await Deno.readTextFile(`${y}/b.txt`), "new b");
+      }
+      const id = backups[0]!.slice(".b.txt.".length, -".sturdy-bak".length);
+      assert.ok(
+        (await tree(y)).includes(`.sturdy-tx/${id}.ref`),
+        "the committer wrote its ref",
+      );
+      // The recovery goes on: the lock is free now, but the ref says a
+      // journal may still need the backup.
+      recoveryGate.go();
+      await recovering;
+      // Later recoveries, from either directory, finish the job.
+      for (const d of [y, x, y]) await recoverTransactions(d);
+      assert.equal(await Deno.readTextFile(`${x}/a.txt`), `${expected} a`);
+      assert.equal(await Deno.readTextFile(`${y}/b.txt`), `${expected} b`);
+      assert.deepEqual(await tree(x), ["a.txt"]);
+      assert.deepEqual(await tree(y), ["b.txt"]);
+    });
+  });
+}
+
+Deno.test("a commit unlocks its staged files before closing them, so a child spawned meanwhile keeps no lock", async () => {
+  await withDir(async (dir) => {
+    await seed(dir);
+    // forkingFs closes nothing until flush, like a child that still shares
+    // every descriptor: only the explicit unlocks release the locks.
+    const fs = forkingFs();
+    try {
+      await transaction(async (tx) => {
+        await tx.writeText(`${dir}/a.txt`, "new a");
+      }, { fs });
+      // The staged temp became a.txt: its lock must be free.
+      const file = await Deno.open(`${dir}/a.txt`);
+      try {
+        assert.equal(await file.tryLock(true), true);
+      } finally {
+        file.close();
+      }
+    } finally {
+      fs.flush();
+    }
   });
 });

@@ -146,11 +146,16 @@ Deno.test("the write recipe runs its steps in order", () =>
       "lstat",
       "stat",
       "open",
+      "tryLock",
+      "fstat",
       "write",
       "fstat",
       "syncData",
-      "close",
       "rename",
+      // The temp stays locked until it has its new name, and is unlocked
+      // before it is closed (a child spawned meanwhile shares the file).
+      "unlock",
+      "close",
       "open",
       "sync",
       "close",
