@@ -97,6 +97,10 @@ async function cutTornTail(handle: FileHandle): Promise<void> {
   if (!canTruncate(handle)) return;
   let end = (await handle.stat()).size;
   if (end === 0) return;
+  // The common case: the file ends with a newline. One byte tells.
+  const last = new Uint8Array(1);
+  await handle.seek(end - 1, Deno.SeekMode.Start);
+  if ((await handle.read(last)) === 1 && last[0] === NEWLINE) return;
   const buf = new Uint8Array(1 << 16);
   let first = true;
   while (end > 0) {
