@@ -52,6 +52,11 @@ import {
   retryCommand,
 } from "./cli/_retry_command.ts";
 import { VERSION } from "./cli/_version.ts";
+import {
+  CHECKPOINT_HELP,
+  CHECKPOINT_OPTIONS,
+  checkpointCommand,
+} from "./cli/_checkpoint_command.ts";
 import { LOCK_HELP, LOCK_OPTIONS, lockCommand } from "./cli/_lock_command.ts";
 import { READ_HELP, READ_OPTIONS, readCommand } from "./cli/_read_command.ts";
 import {
@@ -93,6 +98,13 @@ const COMMANDS: Record<string, Command> = {
     options: LOCK_OPTIONS,
     wraps: false,
     run: lockCommand,
+  },
+  checkpoint: {
+    summary: "Create, list, verify, restore and prune an agent's checkpoints",
+    help: CHECKPOINT_HELP,
+    options: CHECKPOINT_OPTIONS,
+    wraps: false,
+    run: checkpointCommand,
   },
   write: {
     summary: "Replace a file with stdin atomically and durably (like sponge)",
@@ -149,6 +161,7 @@ wrap another command exit with its last code (124 when Sturdy killed it on a tim
 Examples:
   sturdy retry --attempts 3 --timeout 10s -- ./sync.sh
   sturdy lock deploy --timeout 5m -- ./deploy.sh
+  sturdy checkpoint verify agent-1
   jq '.n += 1' state.json | sturdy write state.json
   sturdy scan src --include "**/*.ts" --exclude "**/*_test.ts"
   sturdy reports --since 1h

@@ -18,6 +18,7 @@
  *
  * @module
  */
+export * from "./checkpoint/mod.ts";
 export * from "./fs/mod.ts";
 export * from "./lock/mod.ts";
 export * from "./retry/mod.ts";

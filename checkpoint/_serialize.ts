@@ -1,0 +1,224 @@
+// State → JSON bytes, in chunks, refusing what JSON would silently drop or
+// mangle.
+//
+// Why not one JSON.stringify: for a 256 MiB state that builds a 256 MiB
+// string and then a 256 MiB byte copy of it, three copies with the state
+// itself. Here the top two levels of the value are written by hand and
+// everything below them is stringified one child at a time, so the text
+// exists only in chunks of about `chunkBytes` that the caller hashes,
+// compresses or buffers and lets go. A single huge leaf (one 200 MiB
+// string) is still stringified whole: nothing can split it cheaply.
+//
+// The refusals (function, symbol, bigint, non-finite number, cycle,
+// undefined top level) are found by one walk before any text is made, so
+// a refused state costs no output and the message names the JSON pointer.
+
+import { CheckpointError } from "./errors.ts";
+
+/** Options of {@linkcode serializeState}. */
+export interface SerializeOptions {
+  /** Refuse a state whose JSON is larger than this, in bytes. */
+  maxBytes: number;
+  /** Emit chunks of about this many bytes. */
+  chunkBytes: number;
+  /** Receives each chunk in order; awaited before the next one is made. */
+  onChunk: (chunk: Uint8Array) => void | Promise<void>;
+  /** For messages. */
+  agentId: string;
+}
+
+/** How the state went out. */
+export interface SerializeResult {
+  /** Bytes of JSON emitted. */
+  bytes: number;
+}
+
+/** Writes a JSON pointer for messages, e.g. `"/messages/3/content"`. */
+export function pointer(path: readonly (string | number)[]): string {
+  return path.length === 0
+    ? "the state itself"
+    : `"/${
+      path.map((p) => String(p).replaceAll("~", "~0").replaceAll("/", "~1"))
+        .join("/")
+    }"`;
+}
+
+function resolveToJson(value: unknown, key: string): unknown {
+  if (value !== null && typeof value === "object" && "toJSON" in value) {
+    const toJSON = (value as { toJSON: unknown }).toJSON;
+    if (typeof toJSON === "function") return toJSON.call(value, key);
+  }
+  return value;
+}
+
+/**
+ * Throws `invalid_state` naming the first place in `value` that JSON
+ * cannot hold faithfully.
+ */
+export function checkSerializable(value: unknown, agentId: string): void {
+  const bad = (at: (string | number)[], why: string): never => {
+    throw new CheckpointError(
+      `Cannot checkpoint the state of agent "${agentId}": ${
+        pointer(at)
+      } ${why}, ` +
+        `which JSON cannot hold; convert it or leave it out of the state`,
+      { code: "invalid_state", agentId, operation: "create" },
+    );
+  };
+  const ancestors = new Set<object>();
+  const at: (string | number)[] = [];
+  const check = (raw: unknown, key: string): void => {
+    const v = resolveToJson(raw, key);
+    switch (typeof v) {
+      case "function":
+        return bad(at, "is a function");
+      case "symbol":
+        return bad(at, "is a symbol");
+      case "bigint":
+        return bad(at, "is a bigint");
+      case "number":
+        if (!Number.isFinite(v)) bad(at, `is ${v}`);
+        return;
+      case "object": {
+        if (v === null) return;
+        if (ancestors.has(v)) {
+          bad(at, "refers back to an enclosing value (a cycle)");
+        }
+        ancestors.add(v);
+        if (Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++) {
+            if (v[i] === undefined) continue;
+            at.push(i);
+            check(v[i], String(i));
+            at.pop();
+          }
+        } else {
+          for (const k of Object.keys(v)) {
+            const item = (v as Record<string, unknown>)[k];
+            if (item === undefined) continue;
+            at.push(k);
+            check(item, k);
+            at.pop();
+          }
+        }
+        ancestors.delete(v);
+      }
+    }
+  };
+  if (value === undefined) bad(at, "is undefined");
+  check(value, "");
+}
+
+function mib(n: number): string {
+  return `${(n / 1_048_576).toFixed(1)} MiB`;
+}
+
+/**
+ * Serialises `value` as JSON (exactly what `JSON.stringify(value)` gives)
+ * into chunks, after checking it can be held faithfully.
+ */
+export async function serializeState(
+  value: unknown,
+  options: SerializeOptions,
+): Promise<SerializeResult> {
+  checkSerializable(value, options.agentId);
+  const encoder = new TextEncoder();
+  let buffer = "";
+  let bytes = 0;
+  // Sizes of the top-level keys, for the too_large message.
+  const topSizes = new Map<string, number>();
+  let currentTop: string | undefined;
+
+  const flush = async (): Promise<void> => {
+    if (buffer.length === 0) return;
+    const chunk = encoder.encode(buffer);
+    buffer = "";
+    bytes += chunk.byteLength;
+    if (bytes > options.maxBytes) {
+      const largest = [...topSizes].sort((a, b) => b[1] - a[1]).slice(0, 3)
+        .map(([k, n]) => `"${k}" ~${mib(n)}`).join(", ");
+      throw new CheckpointError(
+        `Cannot checkpoint the state of agent "${options.agentId}": its JSON is larger than ` +
+          `maxBytes (${options.maxBytes} bytes) after ${bytes} bytes` +
+          (largest ? `; largest top-level keys so far: ${largest}` : "") +
+          `; shrink the state, or raise maxBytes`,
+        { code: "too_large", agentId: options.agentId, operation: "create" },
+      );
+    }
+    await options.onChunk(chunk);
+  };
+  const add = (text: string): void => {
+    buffer += text;
+    if (currentTop !== undefined) {
+      // UTF-16 units: an estimate of bytes, good enough to name the culprit.
+      topSizes.set(currentTop, (topSizes.get(currentTop) ?? 0) + text.length);
+    }
+  };
+  // Compares UTF-16 length: close enough to bytes for chunking purposes.
+  const full = (): boolean => buffer.length >= options.chunkBytes;
+
+  // Writes `v` (already checked) at `depth`; containers in the top two
+  // levels are written by hand so their children become separate pieces.
+  // Only a full buffer is awaited, so small items cost no extra ticks.
+  const emit = async (
+    raw: unknown,
+    key: string,
+    depth: number,
+  ): Promise<void> => {
+    const v = resolveToJson(raw, key);
+    if (depth >= 2 || v === null || typeof v !== "object") {
+      add(JSON.stringify(raw) ?? "null");
+      if (full()) await flush();
+      return;
+    }
+    if (Array.isArray(v) && depth + 1 >= 2) {
+      // Leaf items: stringify them in batches sized from what came before
+      // (about a quarter chunk each), so a million small items cost a few
+      // thousand native calls, and one huge item is never batched.
+      add("[");
+      let batch = 1;
+      for (let i = 0; i < v.length;) {
+        const end = Math.min(v.length, i + batch);
+        const inner = JSON.stringify(v.slice(i, end)).slice(1, -1);
+        add(i > 0 ? "," + inner : inner);
+        const perItem = Math.max(1, inner.length / (end - i));
+        batch = Math.max(
+          1,
+          Math.min(4096, Math.floor(options.chunkBytes / 4 / perItem)),
+        );
+        i = end;
+        if (full()) await flush();
+      }
+      add("]");
+      return;
+    }
+    if (Array.isArray(v)) {
+      add("[");
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) add(",");
+        const item = v[i];
+        if (item === undefined) add("null");
+        else await emit(item, String(i), depth + 1);
+        if (full()) await flush();
+      }
+      add("]");
+      return;
+    }
+    add("{");
+    let first = true;
+    for (const k of Object.keys(v)) {
+      const item = (v as Record<string, unknown>)[k];
+      if (item === undefined) continue;
+      if (depth === 0) currentTop = k;
+      add(`${first ? "" : ","}${JSON.stringify(k)}:`);
+      first = false;
+      await emit(item, k, depth + 1);
+    }
+    if (depth === 0) currentTop = undefined;
+    add("}");
+  };
+
+  await emit(value, "", 0);
+  await flush();
+  return { bytes };
+}
