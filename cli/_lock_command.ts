@@ -28,6 +28,12 @@ import { CliError, UsageError } from "./_cli_error.ts";
 import { CommandContext, GLOBAL_HELP, parseCommandArgs } from "./_context.ts";
 import { ExitCode } from "./_exit_codes.ts";
 import { FlagReader } from "./_flags.ts";
+import {
+  exitCodeOf,
+  onInterrupt,
+  signalExitCode,
+  spawnCommand,
+} from "./_child.ts";
 
 /** `sturdy lock --help`. */
 export const LOCK_HELP =
@@ -86,14 +92,6 @@ const OPTIONS = {
 
 /** The flags of `sturdy lock`, for parsing and for the help's checks. */
 export const LOCK_OPTIONS = OPTIONS;
-
-const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGKILL: 9,
-  SIGTERM: 15,
-};
 
 /**
  * Runs `sturdy lock` and returns the exit code. Register it with
@@ -209,7 +207,7 @@ async function runLocked(
   let interrupted: Deno.Signal | undefined;
   let child: Deno.ChildProcess | undefined;
   const stop = new AbortController();
-  const onSignal = (sig: Deno.Signal) => () => {
+  const interrupts = onInterrupt((sig) => {
     // While waiting: stop waiting. While running: pass the signal on; a
     // second one kills the command at once. The lock is released only
     // after the command has exited.
@@ -220,18 +218,9 @@ async function runLocked(
         child.kill(again ? "SIGKILL" : sig);
       } catch { /* already exited */ }
     } else {
-      stop.abort(
-        new CliError(`Interrupted by ${sig}`, 128 + SIGNAL_NUMBERS[sig]!),
-      );
+      stop.abort(new CliError(`Interrupted by ${sig}`, signalExitCode(sig)));
     }
-  };
-  const handlers = Deno.build.os !== "windows"
-    ? (["SIGINT", "SIGTERM"] as const).map((sig) => {
-      const handler = onSignal(sig);
-      Deno.addSignalListener(sig, handler);
-      return [sig, handler] as const;
-    })
-    : [];
+  });
   try {
     const lock = await acquire(name, ctx, { ...options, signal: stop.signal });
     try {
@@ -253,9 +242,7 @@ async function runLocked(
     }
     throw err;
   } finally {
-    for (const [sig, handler] of handlers) {
-      Deno.removeSignalListener(sig, handler);
-    }
+    interrupts[Symbol.dispose]();
   }
 }
 
@@ -293,35 +280,16 @@ async function runChild(
   ctx: CommandContext,
   started: (child: Deno.ChildProcess) => void,
 ): Promise<number> {
-  let child: Deno.ChildProcess;
-  try {
-    child = new Deno.Command(cmd, {
-      args,
-      env: {
-        STURDY_LOCK_NAME: lock.name,
-        STURDY_LOCK_FENCE: String(lock.fence),
-      },
-      stdin: "inherit",
-      stdout: ctx.json ? "piped" : "inherit",
-      stderr: "inherit",
-    }).spawn();
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new CliError(
-        `Cannot run "${cmd}": command not found`,
-        ExitCode.notFound,
-        "Check the spelling, or give the full path to the program",
-      );
-    }
-    throw err;
-  }
+  const { child, status: exited } = spawnCommand(cmd, args, {
+    json: ctx.json,
+    env: {
+      STURDY_LOCK_NAME: lock.name,
+      STURDY_LOCK_FENCE: String(lock.fence),
+    },
+  });
   started(child);
   ctx.notice(`holding lock "${lock.name}" (fence ${lock.fence})`);
   const startedAt = performance.now();
-  const piping = ctx.json
-    ? child.stdout.pipeTo(Deno.stderr.writable, { preventClose: true })
-      .catch(() => {})
-    : Promise.resolve();
   // A lost lock no longer protects the command: stop it.
   let lost = false;
   const onLost = () => {
@@ -334,13 +302,11 @@ async function runChild(
   lock.signal.addEventListener("abort", onLost, { once: true });
   let status: Deno.CommandStatus;
   try {
-    [status] = await Promise.all([child.status, piping]);
+    status = await exited;
   } finally {
     lock.signal.removeEventListener("abort", onLost);
   }
-  const code = status.signal
-    ? 128 + (SIGNAL_NUMBERS[status.signal] ?? 0)
-    : status.code;
+  const code = exitCodeOf(status);
   ctx.result({
     ok: code === 0,
     exitCode: code,

@@ -26,6 +26,12 @@ import {
 } from "./_context.ts";
 import { ExitCode } from "./_exit_codes.ts";
 import { FlagReader } from "./_flags.ts";
+import {
+  exitCodeOf,
+  onInterrupt,
+  signalExitCode,
+  spawnCommand,
+} from "./_child.ts";
 
 /** `sturdy retry --help`. */
 export const RETRY_HELP =
@@ -108,14 +114,6 @@ function describe(r: AttemptRecord): string {
   return `exit ${r.exitCode}`;
 }
 
-const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGKILL: 9,
-  SIGTERM: 15,
-};
-
 /** The flags of `sturdy retry`, for parsing and for the help's checks. */
 export const RETRY_OPTIONS = OPTIONS;
 
@@ -171,7 +169,7 @@ export async function retryCommand(
   let interrupted: Deno.Signal | undefined;
   let live: Deno.ChildProcess | undefined;
   let current: Promise<AttemptRecord> | undefined;
-  const onSignal = (sig: Deno.Signal) => () => {
+  const interrupts = onInterrupt((sig) => {
     // The first signal is passed on; a second one kills the child at once.
     const again = interrupted !== undefined;
     if (!again) {
@@ -183,42 +181,14 @@ export async function retryCommand(
     try {
       live?.kill(again ? "SIGKILL" : sig);
     } catch { /* already exited */ }
-    stop.abort(
-      new CliError(`Interrupted by ${sig}`, 128 + SIGNAL_NUMBERS[sig]!),
-    );
-  };
-  const handlers = Deno.build.os !== "windows"
-    ? (["SIGINT", "SIGTERM"] as const).map((sig) => {
-      const handler = onSignal(sig);
-      Deno.addSignalListener(sig, handler);
-      return [sig, handler] as const;
-    })
-    : [];
+    stop.abort(new CliError(`Interrupted by ${sig}`, signalExitCode(sig)));
+  });
 
   const runAttempt = async (attempt: number, signal: AbortSignal) => {
     const started = performance.now();
-    let child: Deno.ChildProcess;
-    try {
-      child = new Deno.Command(cmd, {
-        args: cmdArgs,
-        stdin: "inherit",
-        stdout: ctx.json ? "piped" : "inherit",
-        stderr: "inherit",
-      }).spawn();
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) {
-        throw new CliError(
-          `Cannot run "${cmd}": command not found`,
-          ExitCode.notFound,
-          "Check the spelling, or give the full path to the program",
-        );
-      }
-      throw err;
-    }
-    const piping = ctx.json
-      ? child.stdout.pipeTo(Deno.stderr.writable, { preventClose: true })
-        .catch(() => {})
-      : Promise.resolve();
+    const { child, status: exited } = spawnCommand(cmd, cmdArgs, {
+      json: ctx.json,
+    });
     let timedOut = false;
     const timers: ReturnType<typeof setTimeout>[] = [];
     const kill = (why: "timeout" | "abort") => {
@@ -244,7 +214,7 @@ export async function retryCommand(
     live = child;
     let status: Deno.CommandStatus;
     try {
-      [status] = await Promise.all([child.status, piping]);
+      status = await exited;
     } finally {
       signal.removeEventListener("abort", onAbort);
       timers.forEach(clearTimeout);
@@ -252,11 +222,7 @@ export async function retryCommand(
     }
     const record: AttemptRecord = {
       attempt,
-      exitCode: timedOut
-        ? ExitCode.timedOut
-        : status.signal
-        ? 128 + (SIGNAL_NUMBERS[status.signal] ?? 0)
-        : status.code,
+      exitCode: timedOut ? ExitCode.timedOut : exitCodeOf(status),
       signal: status.signal,
       timedOut,
       durationMs: Math.round(performance.now() - started),
@@ -308,15 +274,13 @@ export async function retryCommand(
     await current?.catch(() => {});
     outcome = failureCode(err, records, ctx);
   } finally {
-    for (const [sig, handler] of handlers) {
-      Deno.removeSignalListener(sig, handler);
-    }
+    interrupts[Symbol.dispose]();
   }
   if (interrupted !== undefined) {
     const last = records.at(-1);
     outcome = last && last.exitCode !== 0
       ? last.exitCode
-      : 128 + SIGNAL_NUMBERS[interrupted]!;
+      : signalExitCode(interrupted);
   }
   ctx.result({
     ok: outcome === ExitCode.ok,
