@@ -9,8 +9,11 @@
 // "Sturdy's recipe" is what the dir lock must do at the least: mkdir, a
 // synced in-place bump of the fence counter (read it, overwrite one
 // 512-byte slot, fdatasync), the owner record (not synced: a crash loses
-// the lock anyway), remove both. Sturdy also creates and kernel-locks a
-// liveness file and starts and stops a heartbeat timer.
+// the lock anyway), remove both. Sturdy also kernel-locks the owner record
+// (its liveness proof), checks the record is still its own before the
+// fence bump and the release, and starts and stops a heartbeat timer; its
+// short steps are synchronous system calls (see lock/_dir_backend.ts), so
+// it can beat the async raw sequences.
 //
 // Target: Sturdy dir lock within 1.5x of the raw sequence.
 // The multi-process part (contended throughput, lost updates, a paused

@@ -149,11 +149,14 @@ export async function readFence(path: string): Promise<number> {
 export async function bumpFence(
   path: string,
   name: string,
-  check: () => Promise<void>,
+  check: () => void | Promise<void>,
 ): Promise<number> {
   let file: Deno.FsFile;
   try {
-    file = await Deno.open(path, { read: true, write: true });
+    // The open, read and in-place write of this 1 KiB file are synchronous:
+    // each is one short system call, cheaper than a thread-pool hop (see
+    // "Synchronous steps" in _dir_backend.ts). The rare fdatasync is not.
+    file = Deno.openSync(path, { read: true, write: true });
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
     // First use: create both slots durably, then bump in place.
@@ -163,10 +166,10 @@ export async function bumpFence(
     initial.set(slotBytes(name, zero), 0);
     initial.set(slotBytes(name, zero), SLOT);
     await writeBytes(path, initial, { durability: "durable" });
-    file = await Deno.open(path, { read: true, write: true });
+    file = Deno.openSync(path, { read: true, write: true });
   }
   try {
-    const content = await readAll(file);
+    const content = readAll(file);
     const current = newest(path, content);
     const boot = bootTime();
     const sameBoot = boot !== 0 && current.boot !== 0 &&
@@ -193,10 +196,10 @@ export async function bumpFence(
       await writeBytes(path, fresh, { durability: "durable" });
       return fence;
     }
-    await file.seek((fence % 2) * SLOT, Deno.SeekMode.Start);
+    file.seekSync((fence % 2) * SLOT, Deno.SeekMode.Start);
     const bytes = slotBytes(name, next);
     for (let written = 0; written < bytes.length;) {
-      written += await file.write(bytes.subarray(written));
+      written += file.writeSync(bytes.subarray(written));
     }
     if (!cheap) await file.syncData();
     return fence;
@@ -207,8 +210,8 @@ export async function bumpFence(
 
 // One read is enough for a fence file (1 KiB); a longer file is not one,
 // and `highest` refuses it by its length.
-async function readAll(file: Deno.FsFile): Promise<Uint8Array> {
+function readAll(file: Deno.FsFile): Uint8Array {
   const buffer = new Uint8Array(2 * SLOT + 1);
-  const n = (await file.read(buffer)) ?? 0;
+  const n = file.readSync(buffer) ?? 0;
   return buffer.subarray(0, n);
 }

@@ -12,6 +12,20 @@
 // 3. Waiting never blocks inside the kernel: Deno's blocking lock() runs
 //    on a thread that cannot be cancelled, so the caller polls tryLock()
 //    with backoff, which honours timeout and signal.
+// 4. Only the holder writes <name>.flock.json, in place through one open
+//    file (no temp file and rename: the record is written while the
+//    kernel lock is held, so there is a single writer). A record is padded
+//    with spaces to at least the file's length, so it never ends in an
+//    older record's tail; release empties the file, which reads as "no
+//    record". A reader that catches a write half-done sees no record for
+//    that instant (the kernel lock still says who is alive). A forced
+//    break deletes the file; the old holder then writes only into its own
+//    unlinked inode.
+//
+// The steps are synchronous system calls on an existing local file (open,
+// tryLock, fstat, stat, pread, pwrite, ftruncate: 5-20 µs each, where an
+// async op costs a 50-100 µs thread-pool hop); see "Synchronous steps" in
+// _dir_backend.ts for the trade-off.
 
 import { SturdyError } from "../retry/mod.ts";
 import type {
@@ -25,12 +39,12 @@ import type {
 import { bumpFence } from "./_fence.ts";
 import {
   type FileId,
-  fileId,
-  isSameFile,
-  probeKernelLock,
-  tryLock,
+  fileIdSync,
+  isSameFileSync,
+  probeKernelLockSync,
+  tryLockSync,
 } from "./_kernel_lock.ts";
-import { readOwnerFile, writeOwnerFile } from "./_owner_file.ts";
+import { readOwnerFileSync } from "./_owner_file.ts";
 import { describeHolder } from "./errors.ts";
 import { type LockPaths, lockPaths, locksDir } from "./_paths.ts";
 import type { LockOwner } from "./owner.ts";
@@ -43,7 +57,38 @@ class FlockLease implements Lease {
     readonly paths: LockPaths,
     readonly file: Deno.FsFile,
     readonly id: FileId,
+    readonly record: Deno.FsFile,
   ) {}
+}
+
+const encoder = new TextEncoder();
+
+/** Writes `owner` over the record in place (invariant 4). */
+function writeRecord(record: Deno.FsFile, owner: LockOwner): void {
+  const text = JSON.stringify(owner);
+  const size = record.statSync().size;
+  const bytes = encoder.encode(text.padEnd(Math.max(size, text.length)));
+  record.seekSync(0, Deno.SeekMode.Start);
+  for (let written = 0; written < bytes.length;) {
+    written += record.writeSync(bytes.subarray(written));
+  }
+}
+
+/** Opens the record file, creating it (and the locks directory) once. */
+function openRecord(path: string): Deno.FsFile {
+  return Deno.openSync(path, { read: true, write: true, create: true });
+}
+
+/** Opens the lock file, creating it (and the locks directory) once. */
+async function openLockFile(root: string, path: string): Promise<Deno.FsFile> {
+  const options = { read: true, write: true, create: true };
+  try {
+    return Deno.openSync(path, options);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  await Deno.mkdir(locksDir(root), { recursive: true });
+  return await Deno.open(path, options);
 }
 
 /** The "flock" lock mechanism. */
@@ -61,15 +106,11 @@ export class FlockBackend implements LockBackend {
   /** One attempt: tryLock on the .flock file. */
   async acquire(request: AcquireRequest): Promise<AcquireAttempt> {
     const paths = lockPaths(this.#root, request.name);
-    await Deno.mkdir(locksDir(this.#root), { recursive: true });
-    const file = await Deno.open(paths.flock, {
-      read: true,
-      write: true,
-      create: true,
-    });
+    const file = await openLockFile(this.#root, paths.flock);
     let lease: FlockLease | undefined;
+    let record: Deno.FsFile | undefined;
     try {
-      const locked = await tryLock(file);
+      const locked = tryLockSync(file);
       if (locked === undefined) {
         throw new SturdyError(
           `Cannot acquire lock ${
@@ -81,63 +122,91 @@ export class FlockBackend implements LockBackend {
         );
       }
       if (!locked) {
-        return { acquired: false, holder: await this.#held(request.name) };
+        return { acquired: false, holder: this.#held(request.name) };
       }
-      const id = await fileId(file);
-      const check = async () => {
+      const id = fileIdSync(file);
+      const check = () => {
         // Invariant 2: a file opened before a forced break is not the lock.
-        if (!(await isSameFile(paths.flock, id))) throw new LostFile();
+        if (!isSameFileSync(paths.flock, id)) throw new LostFile();
       };
-      await check();
+      check();
       const fence = await bumpFence(paths.fence, request.name, check);
       const owner: LockOwner = { ...request.owner, fence };
-      await writeOwnerFile(paths.flockOwner, owner);
-      lease = new FlockLease(request.name, owner, paths, file, id);
+      record = openRecord(paths.flockOwner);
+      writeRecord(record, owner);
+      lease = new FlockLease(request.name, owner, paths, file, id, record);
       return { acquired: true, lease };
     } catch (err) {
       if (err instanceof LostFile) return { acquired: false, holder: null };
       throw err;
     } finally {
-      if (!lease) file.close();
+      if (!lease) {
+        record?.close();
+        file.close();
+      }
     }
   }
 
   /** Refreshes the owner record while the .flock file is still ours. */
-  async renew(lease: Lease, now: number): Promise<RenewOutcome> {
-    const held = lease as FlockLease;
-    const current = await readOwnerFile(held.paths.flockOwner);
-    if (!(await isSameFile(held.paths.flock, held.id))) {
+  renew(lease: Lease, now: number): Promise<RenewOutcome> {
+    try {
+      return Promise.resolve(this.#renew(lease as FlockLease, now));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #renew(held: FlockLease, now: number): RenewOutcome {
+    const current = readOwnerFileSync(held.paths.flockOwner);
+    if (!isSameFileSync(held.paths.flock, held.id)) {
       return { held: false, reason: "removed", current: current ?? null };
     }
     if (current && current.token !== held.owner.token) {
       return { held: false, reason: "taken_over", current };
     }
     const owner = { ...held.owner, heartbeatAt: now };
-    await writeOwnerFile(held.paths.flockOwner, owner);
+    writeRecord(held.record, owner);
     held.owner = owner;
     return { held: true, owner };
   }
 
   /** Removes the owner record (if ours), then drops the kernel lock. */
-  async release(lease: Lease): Promise<boolean> {
+  release(lease: Lease): Promise<boolean> {
     const held = lease as FlockLease;
     try {
-      if (!(await isSameFile(held.paths.flock, held.id))) return false;
-      const current = await readOwnerFile(held.paths.flockOwner);
-      if (current && current.token !== held.owner.token) return false;
-      await Deno.remove(held.paths.flockOwner).catch(() => {});
-      return true;
+      if (!isSameFileSync(held.paths.flock, held.id)) {
+        return Promise.resolve(false);
+      }
+      const current = readOwnerFileSync(held.paths.flockOwner);
+      if (current && current.token !== held.owner.token) {
+        return Promise.resolve(false);
+      }
+      try {
+        held.record.truncateSync(0); // invariant 4: empty reads as no record
+      } catch { /* the record only matters while the lock is held */ }
+      return Promise.resolve(true);
+    } catch (err) {
+      return Promise.reject(err);
     } finally {
+      held.record.close();
       held.file.close();
     }
   }
 
   /** What is known about lock `name`, or `null` if it is not held. */
-  async inspect(name: string): Promise<LockInfo | null> {
+  inspect(name: string): Promise<LockInfo | null> {
+    try {
+      return Promise.resolve(this.#inspect(name));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #inspect(name: string): LockInfo | null {
     const paths = lockPaths(this.#root, name);
-    const kernel = await probeKernelLock(paths.flock);
-    if (kernel === "held") return await this.#held(name);
-    const owner = await readOwnerFile(paths.flockOwner);
+    const kernel = probeKernelLockSync(paths.flock);
+    if (kernel === "held") return this.#held(name);
+    const owner = readOwnerFileSync(paths.flockOwner);
     if (!owner) return null;
     // A record left by a holder that was killed: the lock itself is free.
     return this.#info(
@@ -190,9 +259,9 @@ export class FlockBackend implements LockBackend {
   }
 
   // The holder of a lock whose kernel lock is held.
-  async #held(name: string): Promise<LockInfo> {
+  #held(name: string): LockInfo {
     const paths = lockPaths(this.#root, name);
-    const owner = await readOwnerFile(paths.flockOwner);
+    const owner = readOwnerFileSync(paths.flockOwner);
     return this.#info(
       name,
       owner ?? null,

@@ -19,37 +19,55 @@ export async function tryLock(file: Deno.FsFile): Promise<boolean | undefined> {
   }
 }
 
-/**
- * Whether someone holds the kernel lock on `path`: "none" when the file is
- * missing or locks are unsupported. A probe that finds the lock free holds
- * it for an instant and lets it go.
- */
-export async function probeKernelLock(path: string): Promise<KernelLockState> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true, write: true });
-  } catch {
-    return "none";
-  }
-  try {
-    const locked = await tryLock(file);
-    if (locked === undefined) return "none";
-    if (locked) await file.unlock().catch(() => {});
-    return locked ? "free" : "held";
-  } finally {
-    file.close();
-  }
-}
-
 /** A file's identity: same device and inode means the same file. */
 export interface FileId {
   dev: number;
   ino: number | null;
 }
 
+// Synchronous steps, for a claim, a release and a waiter's poll: each is
+// one or two system calls on a local file system (5-20 µs), where an async
+// op costs a thread-pool hop (50-100 µs here); see "Synchronous steps" in
+// _dir_backend.ts for the trade-off.
+
+/** {@linkcode tryLock}, synchronously. */
+export function tryLockSync(file: Deno.FsFile): boolean | undefined {
+  try {
+    return file.tryLockSync(true);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether someone holds the kernel lock on `path`: "none" when the file is
+ * missing or locks are unsupported. A probe that finds the lock free holds
+ * it for an instant and lets it go.
+ */
+export function probeKernelLockSync(path: string): KernelLockState {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true, write: true });
+  } catch {
+    return "none";
+  }
+  try {
+    const locked = tryLockSync(file);
+    if (locked === undefined) return "none";
+    if (locked) {
+      try {
+        file.unlockSync();
+      } catch { /* closing unlocks too */ }
+    }
+    return locked ? "free" : "held";
+  } finally {
+    file.close();
+  }
+}
+
 /** The identity of an open file. */
-export async function fileId(file: Deno.FsFile): Promise<FileId> {
-  const info = await file.stat();
+export function fileIdSync(file: Deno.FsFile): FileId {
+  const info = file.statSync();
   return { dev: info.dev, ino: info.ino };
 }
 
@@ -57,10 +75,10 @@ export async function fileId(file: Deno.FsFile): Promise<FileId> {
  * Whether `path` is still the file `id` names. Without inode numbers
  * (Windows) it cannot tell and answers true.
  */
-export async function isSameFile(path: string, id: FileId): Promise<boolean> {
+export function isSameFileSync(path: string, id: FileId): boolean {
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(path);
+    info = Deno.statSync(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;

@@ -12,9 +12,12 @@ export function locksDir(root: string): string {
 export interface LockPaths {
   /** `<name>.lock`: the lock directory (kind "dir"). */
   dir: string;
-  /** `<name>.lock/alive`: the liveness file, kernel-locked by the holder. */
+  /**
+   * `<name>.lock/alive`: the liveness file of earlier versions (the record
+   * itself is kernel-locked now); probed first when present.
+   */
   alive: string;
-  /** `<name>.lock/owner.json`. */
+  /** `<name>.lock/owner.json`: the owner record, kernel-locked by its holder. */
   owner: string;
   /** `<name>.lock.reclaim`: kernel-locked while one waiter takes over. */
   reclaim: string;

@@ -6,9 +6,9 @@
  * refused.
  *
  * A lock is a directory `<root>/locks/<name>.lock` holding `owner.json`
- * (pid, host, process start, heartbeat, ttl, fence) and a kernel-locked
- * liveness file, or with `kind: "flock"` a kernel lock on
- * `<root>/locks/<name>.flock`. Every acquisition gets a strictly larger
+ * (pid, host, process start, heartbeat, ttl, fence), which its holder
+ * keeps kernel-locked as proof of life, or with `kind: "flock"` a kernel
+ * lock on `<root>/locks/<name>.flock`. Every acquisition gets a strictly larger
  * `fence` from `<root>/locks/<name>.fence`.
  *
  * @example Hold a lock while working; the fence grows

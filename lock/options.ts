@@ -102,6 +102,10 @@ export interface LockOptions extends LockRootOptions {
    * `"dir"`: a lock directory with an owner file, heartbeat and stale
    * takeover (portable, inspectable, works on NFS). `"flock"`: a kernel
    * lock on `<name>.flock` (one machine, released by the kernel on exit).
+   * Both take, hold and release a lock with short synchronous file-system
+   * calls (each a few microseconds locally): should the file system hang
+   * (an unreachable NFS server), they block the event loop until it
+   * answers, not only the lock call.
    *
    * @default {"dir"}
    */
