@@ -61,17 +61,33 @@ export class RestoreMarkers {
     return { format: FORMAT, counts: {}, poisoned: {} };
   }
 
-  /** Counts one more restore of `id`; returns the new count. */
-  async record(id: string, now: number): Promise<number> {
+  /**
+   * Counts one more restore of `id`; returns the new count. `alongside`
+   * runs with the new count while it is written (e.g. the journal line),
+   * and both are done when this resolves.
+   */
+  async record(
+    id: string,
+    now: number,
+    alongside?: (count: number) => Promise<void>,
+  ): Promise<number> {
     const data = await this.load();
     const previous = data.counts[id];
+    const count = (previous?.count ?? 0) + 1;
     data.counts[id] = {
-      count: (previous?.count ?? 0) + 1,
+      count,
       firstAt: previous?.firstAt ?? now,
       lastAt: now,
     };
-    await writeJson(this.#path, data, { durability: "none", space: 0 });
-    return data.counts[id]!.count;
+    const written = writeJson(this.#path, data, {
+      durability: "none",
+      space: 0,
+    });
+    const side = alongside ? alongside(count) : Promise.resolve();
+    const [a, b] = await Promise.allSettled([written, side]);
+    if (a.status === "rejected") throw a.reason;
+    if (b.status === "rejected") throw b.reason;
+    return count;
   }
 
   /** Marks `id` poisoned for good. */

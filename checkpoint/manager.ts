@@ -64,7 +64,11 @@ import {
   parseHeader,
   parseState,
 } from "./_format.ts";
-import { Journal, type JournalEvent } from "./_journal.ts";
+import {
+  Journal,
+  type JournalEvent,
+  type JournalEventKind,
+} from "./_journal.ts";
 import { OperationLedger } from "./_operations.ts";
 import { RestoreMarkers } from "./_poison.ts";
 import { AutoCheckpoint } from "./_auto.ts";
@@ -314,13 +318,31 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     const state = await this.#stateFor(options.state, "create");
     const payload = await this.#encode(state);
     return await this.#locked(async (lock) => {
-      const seq = await this.#nextSeq();
-      const ref = await this.#write(type, seq, payload, extras, lock);
-      if (type === "routine" && await this.#markers.clearCounts()) {
-        await this.#journal.append("healthy", { id: ref.id });
-      }
-      if (this.#retention.auto) await this.#prune(false, ref.id);
-      return ref;
+      // One look at everything stored (every area and the ledger, read at
+      // once) gives the next seq, and retention below reuses it: under
+      // the held lock nothing changes but what this call does.
+      const inventory = await this.#inventory();
+      const seq = seqAfter(inventory);
+      return await PendingAppends.run(this.#journal, async (journal) => {
+        const ref = await this.#write(
+          type,
+          seq,
+          payload,
+          extras,
+          lock,
+          journal,
+        );
+        if (type === "routine" && await this.#markers.clearCounts()) {
+          journal.append("healthy", { id: ref.id });
+        }
+        if (this.#retention.auto) {
+          await this.#prune(false, ref.id, {
+            items: [...inventory.items, liveItemOf(ref)],
+            operations: inventory.operations,
+          }, journal);
+        }
+        return ref;
+      });
     }, options.signal);
   }
 
@@ -415,6 +437,7 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     payload: Awaited<ReturnType<typeof encodePayload>>,
     extras: Pick<CheckpointHeader, "label" | "meta" | "operationId">,
     lock: Lock,
+    journal?: PendingAppends,
   ): Promise<CheckpointRef> {
     const id = formatCheckpointId(seq, type);
     const header: CheckpointHeader = {
@@ -439,26 +462,31 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     });
     const ref = refOf(stored, header);
     this.#refs.set(id, ref);
-    await this.#journal.append("create", {
+    const event = {
       id,
       seq,
       type,
       bytes: ref.bytes,
       sha256: ref.sha256,
       ...(extras.operationId ? { operationId: extras.operationId } : {}),
-    });
+    };
+    if (journal) journal.append("create", event);
+    else await this.#journal.append("create", event);
     return ref;
   }
 
   /** The next sequence number: above everything ever stored or promised. */
   async #nextSeq(): Promise<number> {
-    let max = 0;
-    for (const item of await this.#store.list()) max = Math.max(max, item.seq);
-    for (const op of await this.#ledger.all()) {
-      const parsed = parseCheckpointId(op.checkpointId);
-      if (parsed) max = Math.max(max, parsed.seq);
-    }
-    return max + 1;
+    return seqAfter(await this.#inventory());
+  }
+
+  /** Everything stored, in every area, and the ledger, read at once. */
+  async #inventory(): Promise<Inventory> {
+    const [items, operations] = await Promise.all([
+      this.#store.list(),
+      this.#ledger.all(),
+    ]);
+    return { items, operations };
   }
 
   async #locked<T>(
@@ -552,13 +580,19 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     };
   }
 
-  /** Live items with their refs; unreadable headers apart. Newest first. */
-  async #scan(): Promise<{
+  /**
+   * Live items with their refs; unreadable headers apart. Newest first.
+   * `known` is a listing of the live items, lowest seq first, taken under
+   * the lock still held.
+   */
+  async #scan(known?: StoredCheckpoint[]): Promise<{
     refs: CheckpointRef[];
     items: Map<string, StoredCheckpoint>;
     broken: Array<{ item: StoredCheckpoint; failure: CheckFailure }>;
   }> {
-    const live = (await this.#store.list("live")).reverse();
+    const live = known
+      ? known.filter((i) => i.area === "live").reverse()
+      : (await this.#store.list("live")).reverse();
     const refs: CheckpointRef[] = [];
     const items = new Map<string, StoredCheckpoint>();
     const broken: Array<{ item: StoredCheckpoint; failure: CheckFailure }> = [];
@@ -868,6 +902,9 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
       failed?: { item: StoredCheckpoint; failure: CheckFailure };
     }
   > {
+    // The restore counts are read alongside the listing, not after it.
+    const markersLoad = this.#markers.load();
+    markersLoad.catch(() => {}); // awaited below unless returning early
     let candidates = (await this.#store.list("live")).reverse();
     if (wanted) {
       candidates = candidates.slice(
@@ -881,7 +918,7 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     const item = candidates[0];
     if (!item) return {};
     options.signal?.throwIfAborted();
-    const markers = await this.#markers.load();
+    const markers = await markersLoad;
     if (this.#poisoned(markers, item, wanted)) return {};
     let loaded: { ref: CheckpointRef; state: S };
     try {
@@ -928,13 +965,18 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     loaded: { ref: CheckpointRef; state: S },
     skipped: SkippedCheckpoint[],
   ): Promise<RestoreResult<S>> {
-    const restores = await this.#markers.record(item.id, this.#clock.now());
-    await this.#journal.append("restore", {
-      id: item.id,
-      seq: item.seq,
-      skipped: skipped.length,
-      restores,
-    });
+    // The count and the journal line are separate files: written at once.
+    await this.#markers.record(
+      item.id,
+      this.#clock.now(),
+      (restores) =>
+        this.#journal.append("restore", {
+          id: item.id,
+          seq: item.seq,
+          skipped: skipped.length,
+          restores,
+        }),
+    );
     return { state: loaded.state, ref: loaded.ref, skipped };
   }
 
@@ -1178,22 +1220,44 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     return await this.#locked(() => this.#prune(true));
   }
 
-  /** Retention under the held lock; `knownValid` was just written. */
-  async #prune(explicit: boolean, knownValid?: string): Promise<RetentionPlan> {
-    const { refs, items, broken } = await this.#scan();
+  /**
+   * Retention under the held lock; `knownValid` was just written. `known`
+   * is an inventory taken under the same hold, brought up to date by the
+   * caller (it saves listing every directory again); `journal` collects
+   * the caller's journal lines.
+   */
+  async #prune(
+    explicit: boolean,
+    knownValid?: string,
+    known?: Inventory,
+    journal?: PendingAppends,
+  ): Promise<RetentionPlan> {
+    const append = (
+      event: "trash" | "prune",
+      fields: Omit<JournalEvent, "at" | "event">,
+    ) =>
+      journal
+        ? (journal.append(event, fields), Promise.resolve())
+        : this.#journal.append(event, fields);
+    const { refs, items, broken } = await this.#scan(known?.items);
     const plan = planRetention(
-      await this.#candidates(refs, knownValid),
+      await this.#candidates(refs, knownValid, known?.operations),
       this.#retention,
       this.#clock.now(),
     );
     const now = this.#clock.now();
+    const trashed: StoredCheckpoint[] = [];
     for (const decision of plan.decisions) {
       if (decision.action !== "trash") continue;
       const item = items.get(decision.id);
       if (!item) continue;
-      await this.#store.move(item, "trash", { at: now });
+      // Not synced: a move lost to a power cut leaves the checkpoint live,
+      // where the next prune finds it again.
+      trashed.push(
+        await this.#store.move(item, "trash", { at: now, durable: false }),
+      );
       this.#refs.delete(item.id);
-      await this.#journal.append("trash", {
+      await append("trash", {
         id: item.id,
         reason: decision.reasons.join("; "),
       });
@@ -1201,9 +1265,15 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     for (const { item, failure } of broken) {
       await this.#setAside(item, failure, false);
     }
-    const purged = await this.#purge(this.#retention.trashTtlMs);
+    const purged = await this.#purge(
+      this.#retention.trashTtlMs,
+      known &&
+        [...known.items.filter((i) => i.area === "trash"), ...trashed].sort(
+          (x, y) => x.seq - y.seq,
+        ),
+    );
     if (explicit || plan.trash.length > 0 || purged.length > 0) {
-      await this.#journal.append("prune", {
+      await append("prune", {
         kept: plan.keep.length,
         trashed: plan.trash,
         purged,
@@ -1216,9 +1286,10 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
   async #candidates(
     refs: CheckpointRef[],
     knownValid?: string,
+    ledger?: OperationRecord[],
   ): Promise<RetentionCandidate[]> {
     const operations = new Map(
-      (await this.#ledger.all()).map((o) => [o.checkpointId, o]),
+      (ledger ?? await this.#ledger.all()).map((o) => [o.checkpointId, o]),
     );
     const validity = new Map<string, boolean>();
     // Find the newest checkpoint that verifies, so retention can pin it.
@@ -1253,11 +1324,15 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     });
   }
 
-  async #purge(olderThanMs: number): Promise<string[]> {
+  /** Empties the trash of what is old enough; `known` lists the trash. */
+  async #purge(
+    olderThanMs: number,
+    known?: StoredCheckpoint[],
+  ): Promise<string[]> {
     if (!Number.isFinite(olderThanMs)) return [];
     const now = this.#clock.now();
     const purged: string[] = [];
-    for (const item of await this.#store.list("trash")) {
+    for (const item of known ?? await this.#store.list("trash")) {
       if (now - (item.trashedAt ?? 0) < olderThanMs) continue;
       await this.#store.delete(item);
       purged.push(item.id);
@@ -1919,6 +1994,83 @@ function refOf(
       : {}),
     ...(header.meta !== undefined ? { meta: header.meta } : {}),
   };
+}
+
+/** Everything one agent has stored, as listed under its lock. */
+interface Inventory {
+  /** Every area's items, lowest seq first. */
+  items: StoredCheckpoint[];
+  /** The operation ledger. */
+  operations: OperationRecord[];
+}
+
+/** The next sequence number: above everything ever stored or promised. */
+function seqAfter(inventory: Inventory): number {
+  let max = 0;
+  for (const item of inventory.items) max = Math.max(max, item.seq);
+  for (const op of inventory.operations) {
+    const parsed = parseCheckpointId(op.checkpointId);
+    if (parsed) max = Math.max(max, parsed.seq);
+  }
+  return max + 1;
+}
+
+/** The live item a ref just written names. */
+function liveItemOf(ref: CheckpointRef): StoredCheckpoint {
+  return {
+    id: ref.id,
+    seq: ref.seq,
+    type: ref.type,
+    area: "live",
+    location: ref.path,
+  };
+}
+
+/**
+ * Journal lines of one locked call, appended without waiting for each
+ * (fs/ appends to one path in call order, so their order stands) and all
+ * settled before the call returns, so before the lock is released.
+ */
+class PendingAppends {
+  readonly #journal: Journal;
+  #pending: Promise<void>[] = [];
+
+  private constructor(journal: Journal) {
+    this.#journal = journal;
+  }
+
+  /** Runs `fn`, then waits for every line it appended. */
+  static async run<T>(
+    journal: Journal,
+    fn: (pending: PendingAppends) => Promise<T>,
+  ): Promise<T> {
+    const pending = new PendingAppends(journal);
+    try {
+      const result = await fn(pending);
+      await pending.settle();
+      return result;
+    } catch (err) {
+      await Promise.allSettled(pending.#pending);
+      throw err;
+    }
+  }
+
+  /** Starts appending one line. */
+  append(
+    event: JournalEventKind,
+    fields: Omit<JournalEvent, "at" | "event">,
+  ): void {
+    const line = this.#journal.append(event, fields);
+    line.catch(() => {}); // reported by settle()
+    this.#pending.push(line);
+  }
+
+  /** Waits for every line started so far; throws the first failure. */
+  async settle(): Promise<void> {
+    const lines = this.#pending;
+    this.#pending = [];
+    await Promise.all(lines);
+  }
 }
 
 /** Up to this size a checkpoint file is built in memory and written whole. */

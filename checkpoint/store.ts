@@ -125,14 +125,21 @@ export interface CheckpointStore {
    *
    * @param item What to move.
    * @param to The area to move it to.
-   * @param options When (for the trash), and a reason record kept beside
-   *   a quarantined file.
+   * @param options When (for the trash), a reason record kept beside
+   *   a quarantined file, and whether the move must survive a power loss
+   *   once it returns (`durable`, the default); retention passes `false`
+   *   for moves to the trash: one lost to a power cut leaves the
+   *   checkpoint live, where the next prune finds it again.
    * @returns Where it is now.
    */
   move(
     item: StoredCheckpoint,
     to: CheckpointArea,
-    options: { at: number; reason?: Record<string, unknown> },
+    options: {
+      at: number;
+      reason?: Record<string, unknown>;
+      durable?: boolean;
+    },
   ): Promise<StoredCheckpoint>;
   /**
    * Deletes a stored checkpoint for good (used to empty the trash).
@@ -277,52 +284,68 @@ export class FileCheckpointStore implements CheckpointStore {
     const areas: CheckpointArea[] = area
       ? [area]
       : ["live", "trash", "quarantine"];
+    // Every directory is read at once (up to five): a create lists them
+    // all under the agent lock, where each round trip is paid in full.
+    const groups = await Promise.all(
+      areas.flatMap((a) =>
+        a === "live"
+          ? CHECKPOINT_TYPES.map((type) => this.#listLive(type))
+          : [this.#listArea(a)]
+      ),
+    );
+    return groups.flat().sort((x, y) => x.seq - y.seq);
+  }
+
+  async #listLive(type: CheckpointType): Promise<StoredCheckpoint[]> {
     const found: StoredCheckpoint[] = [];
-    for (const a of areas) {
-      if (a === "live") {
-        for (const type of CHECKPOINT_TYPES) {
-          for (const name of await names(join(this.#dir, type))) {
-            const match = /^(\d{12})\.ckpt$/.exec(name);
-            if (!match) continue;
-            const seq = Number(match[1]);
-            found.push({
-              id: formatCheckpointId(seq, type),
-              seq,
-              type,
-              area: "live",
-              location: join(this.#dir, type, name),
-            });
-          }
-        }
-      } else {
-        const pattern = a === "trash" ? TRASH_PATTERN : QUARANTINE_PATTERN;
-        for (const name of await names(this.#areaDir(a))) {
-          const match = pattern.exec(name);
-          if (!match) continue;
-          const parsed = parseCheckpointId(match[1]!)!;
-          found.push({
-            id: match[1]!,
-            ...parsed,
-            area: a,
-            location: join(this.#areaDir(a), name),
-            ...(a === "trash" ? { trashedAt: Number(match[2]) } : {}),
-          });
-        }
-      }
+    for (const name of await names(join(this.#dir, type))) {
+      const match = /^(\d{12})\.ckpt$/.exec(name);
+      if (!match) continue;
+      const seq = Number(match[1]);
+      found.push({
+        id: formatCheckpointId(seq, type),
+        seq,
+        type,
+        area: "live",
+        location: join(this.#dir, type, name),
+      });
     }
-    return found.sort((x, y) => x.seq - y.seq);
+    return found;
+  }
+
+  async #listArea(a: "trash" | "quarantine"): Promise<StoredCheckpoint[]> {
+    const found: StoredCheckpoint[] = [];
+    const pattern = a === "trash" ? TRASH_PATTERN : QUARANTINE_PATTERN;
+    for (const name of await names(this.#areaDir(a))) {
+      const match = pattern.exec(name);
+      if (!match) continue;
+      const parsed = parseCheckpointId(match[1]!)!;
+      found.push({
+        id: match[1]!,
+        ...parsed,
+        area: a,
+        location: join(this.#areaDir(a), name),
+        ...(a === "trash" ? { trashedAt: Number(match[2]) } : {}),
+      });
+    }
+    return found;
   }
 
   async move(
     item: StoredCheckpoint,
     to: CheckpointArea,
-    options: { at: number; reason?: Record<string, unknown> },
+    options: {
+      at: number;
+      reason?: Record<string, unknown>;
+      durable?: boolean;
+    },
   ): Promise<StoredCheckpoint> {
     const base = { id: item.id, seq: item.seq, type: item.type };
+    const durable = { durable: options.durable ?? true };
     if (to === "live") {
       const location = this.#livePath(item.seq, item.type);
       await this.#ensure(join(this.#dir, item.type));
-      await move(item.location, location);
+      await move(item.location, location, durable);
       return { ...base, area: "live", location };
     }
     const dir = this.#areaDir(to);
@@ -330,7 +353,7 @@ export class FileCheckpointStore implements CheckpointStore {
     if (to === "trash") {
       const at = Math.max(0, Math.floor(options.at));
       const location = join(dir, `${item.id}.${at}.ckpt`);
-      await move(item.location, location);
+      await move(item.location, location, durable);
       return { ...base, area: "trash", location, trashedAt: at };
     }
     // Quarantine: never overwrite earlier evidence; take the next free name.
@@ -338,7 +361,7 @@ export class FileCheckpointStore implements CheckpointStore {
       const stem = n === 0 ? item.id : `${item.id}.${n}`;
       const location = join(dir, `${stem}.ckpt`);
       try {
-        await move(item.location, location);
+        await move(item.location, location, durable);
       } catch (err) {
         if ((err as { code?: string }).code === "already_exists" && n < 1000) {
           continue;

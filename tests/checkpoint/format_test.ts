@@ -135,6 +135,35 @@ Deno.test("serializeState() refuses what JSON cannot hold and names where it is"
   }
 });
 
+Deno.test("serializeState() judges toJSON, inherited keys and sharing as JSON.stringify does", async () => {
+  // toJSON is applied once: a function on what it returns is refused.
+  const twice = { x: { toJSON: () => ({ f: () => 1 }) } };
+  const err = await serialize(twice).catch((e) => e);
+  assert.ok(err instanceof CheckpointError);
+  assert.match(err.message, /"\/x\/f" is a function/);
+  // Dates and other toJSON values are fine, and so is an inherited
+  // enumerable function, which JSON.stringify never reads.
+  const inherited = Object.create({ f() {} }, {
+    a: { value: 1, enumerable: true },
+  });
+  const shared = { n: 1 };
+  const value = {
+    at: new Date(0),
+    inherited,
+    shared: [shared, shared],
+    deep: [[[[[{ ok: true }]]]]],
+  };
+  assert.equal((await serialize(value)).text, JSON.stringify(value));
+  // A cycle deep below the top: found, and named.
+  const node: Record<string, unknown> = { next: null };
+  let head = node;
+  for (let i = 0; i < 50; i++) head = { next: head };
+  node.next = head;
+  const cyc = await serialize({ list: head }).catch((e) => e);
+  assert.ok(cyc instanceof CheckpointError);
+  assert.match(cyc.message, /a cycle/);
+});
+
 Deno.test("serializeState() refuses a state above maxBytes and names the largest keys", async () => {
   const err = await serialize({ small: 1, huge: "x".repeat(5000) }, {
     maxBytes: 1000,
