@@ -15,6 +15,7 @@
 // and above.
 
 import { openCheckpoints } from "../checkpoint/mod.ts";
+import { rawDurable } from "./_raw_durable.ts";
 
 console.log(
   'Baselines: "raw" is the limit for the bytes alone; "raw + JSON" ' +
@@ -50,26 +51,6 @@ function makeState(shape: "blob" | "records", bytes: number): unknown {
     note: "lorem ipsum",
   }));
   return { step: 1, items };
-}
-
-// open(createNew), write all, fdatasync, close, rename, fsync(dir).
-async function rawDurable(path: string, data: Uint8Array): Promise<void> {
-  const temp = `${path}.${crypto.randomUUID()}.tmp`;
-  const file = await Deno.open(temp, { write: true, createNew: true });
-  try {
-    let off = 0;
-    while (off < data.length) off += await file.write(data.subarray(off));
-    await file.syncData();
-  } finally {
-    file.close();
-  }
-  await Deno.rename(temp, path);
-  const d = await Deno.open(rawDir, { read: true });
-  try {
-    await d.sync();
-  } finally {
-    d.close();
-  }
 }
 
 const encoder = new TextEncoder();

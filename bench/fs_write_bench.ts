@@ -9,6 +9,7 @@
 
 import writeFileAtomic from "write-file-atomic";
 import { writeBytes } from "../fs/mod.ts";
+import { rawDurable } from "./_raw_durable.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "sturdy-bench-" });
 const SIZES: Array<[string, number, number]> = [
@@ -16,26 +17,6 @@ const SIZES: Array<[string, number, number]> = [
   ["1 MiB", 1024 * 1024, 50],
   ["64 MiB", 64 * 1024 * 1024, 5],
 ];
-
-// open(createNew), write all, fdatasync, close, rename, fsync(dir).
-async function rawDurable(path: string, data: Uint8Array): Promise<void> {
-  const temp = `${path}.${crypto.randomUUID()}.tmp`;
-  const file = await Deno.open(temp, { write: true, createNew: true });
-  try {
-    let off = 0;
-    while (off < data.length) off += await file.write(data.subarray(off));
-    await file.syncData();
-  } finally {
-    file.close();
-  }
-  await Deno.rename(temp, path);
-  const d = await Deno.open(dir, { read: true });
-  try {
-    await d.sync();
-  } finally {
-    d.close();
-  }
-}
 
 for (const [label, size, n] of SIZES) {
   const data = new Uint8Array(size).fill(97);

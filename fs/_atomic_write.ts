@@ -48,9 +48,11 @@ export interface StagedTemp {
   /**
    * Releases the lock (explicitly, so a child process spawned meanwhile,
    * which shares the open file, cannot keep it taken), then closes the
-   * file; later calls do nothing.
+   * file; later calls do nothing. `unlock: false` skips the explicit
+   * unlock, for a temp already renamed over its target: it is no longer a
+   * temp, so no sweep will ever probe its lock.
    */
-  close(): Promise<void>;
+  close(unlock?: boolean): Promise<void>;
 }
 
 /** Options of {@linkcode createTemp}. */
@@ -65,6 +67,12 @@ export interface CreateTempOptions {
   operation?: string;
   /** The path the caller asked for, for error messages. @default {target} */
   path?: string;
+  /**
+   * The device the target lives on: the temp (in the target's directory)
+   * must be on it, or the rename would not replace the target atomically
+   * (e.g. a bind-mounted file). @default {undefined} (not checked)
+   */
+  device?: number;
   /**
    * Hold the temp's kernel lock until `close`; without it the temp is
    * closed at once and a sweep judges it by age.
@@ -152,10 +160,10 @@ export async function createTemp(
   const handle: FileHandle = created?.handle ??
     await fs.open(temp, { write: true, createNew: true, mode });
   let open = true;
-  const close = async () => {
+  const close = async (unlock = true) => {
     if (!open) return;
     open = false;
-    if (created) await unlockAndClose(handle);
+    if (created && unlock) await unlockAndClose(handle);
     else handle.close();
   };
   try {
@@ -164,6 +172,14 @@ export async function createTemp(
       ? (await writeAll(handle, data, site), data.length)
       : await copyStream(handle, data, site, options.signal);
     const info = await handle.stat();
+    if (options.device !== undefined && info.dev !== options.device) {
+      throw writeFailure(
+        "cross_device",
+        operation,
+        path,
+        `it is on another file system (device ${options.device}) than its directory (device ${info.dev}), e.g. a bind-mounted file, so it cannot be replaced atomically; write to a file whose directory is on the same file system`,
+      );
+    }
     if (info.size !== size) {
       throw writeFailure(
         "short_write",
@@ -224,7 +240,7 @@ export async function publish(
     await temp.close().catch(() => {});
     throw err;
   }
-  await temp.close();
+  await temp.close(false);
 }
 
 /**
@@ -346,17 +362,8 @@ export async function atomicWrite(
     );
   }
   const dir = dirname(target);
-  const dirInfo = await fs.stat(dir);
-  // Deno.rename copies across devices (EXDEV) instead of failing: refuse
-  // before it can, e.g. for a bind-mounted file.
-  if (info && dirInfo.dev !== info.dev) {
-    throw writeFailure(
-      "cross_device",
-      operation,
-      path,
-      `it is on another file system (device ${info.dev}) than its directory (device ${dirInfo.dev}), e.g. a bind-mounted file, so it cannot be replaced atomically; write to a file whose directory is on the same file system`,
-    );
-  }
+  // Deno.rename copies across devices (EXDEV) instead of failing: the temp
+  // checks it is on the target's device before anything is renamed.
   const mode = options.mode ??
     (typeof info?.mode === "number" ? info.mode & 0o7777 : undefined);
   const tempOptions: CreateTempOptions = {
@@ -364,6 +371,7 @@ export async function atomicWrite(
     operation,
     path,
     ...(mode === undefined ? {} : { mode }),
+    ...(info ? { device: info.dev } : {}),
     signal,
   };
   if (options.backup && info?.isFile) {

@@ -144,17 +144,17 @@ Deno.test("the write recipe runs its steps in order", () =>
     const from = ops.indexOf("lstat");
     assert.deepEqual(ops.slice(from), [
       "lstat",
-      "stat",
       "open",
       "tryLock",
       "fstat",
       "write",
+      // One fstat checks the size and that the temp is on the target's
+      // device (a rename across devices would not be atomic).
       "fstat",
       "syncData",
       "rename",
-      // The temp stays locked until it has its new name, and is unlocked
-      // before it is closed (a child spawned meanwhile shares the file).
-      "unlock",
+      // The temp stays locked until it has its new name; then it is no
+      // longer a temp, so it is closed without an explicit unlock.
       "close",
       "open",
       "sync",
