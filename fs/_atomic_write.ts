@@ -143,6 +143,31 @@ export async function createTemp(
   data: WriteData,
   options: CreateTempOptions,
 ): Promise<StagedTemp> {
+  // Bytes can be written again: their temp's name check is folded into the
+  // size check (one fstat fewer). A sweep that took the temp in the
+  // instant between its creation and its lock removed it; start over.
+  if (data instanceof Uint8Array && options.lock !== false) {
+    for (let i = 0; i < 3; i++) {
+      try {
+        return await stageTemp(fs, target, data, options, false);
+      } catch (err) {
+        if (!(err instanceof TempLost)) throw err;
+      }
+    }
+  }
+  return await stageTemp(fs, target, data, options, true);
+}
+
+/** The temp was removed by a sweep before its lock was taken. */
+class TempLost extends Error {}
+
+async function stageTemp(
+  fs: FileSystem,
+  target: string,
+  data: WriteData,
+  options: CreateTempOptions,
+  checkName: boolean,
+): Promise<StagedTemp> {
   const operation = options.operation ?? "write";
   const path = options.path ?? target;
   options.signal?.throwIfAborted();
@@ -155,7 +180,7 @@ export async function createTemp(
   const mode = options.mode ?? 0o666;
   const created = options.lock === false
     ? undefined
-    : await createLocked(fs, () => name(true), mode);
+    : await createLocked(fs, () => name(true), mode, { checkName });
   const temp = created?.path ?? name(false);
   const handle: FileHandle = created?.handle ??
     await fs.open(temp, { write: true, createNew: true, mode });
@@ -172,6 +197,8 @@ export async function createTemp(
       ? (await writeAll(handle, data, site), data.length)
       : await copyStream(handle, data, site, options.signal);
     const info = await handle.stat();
+    // nlink is null on Windows, where an open file cannot be removed.
+    if (created && !checkName && info.nlink === 0) throw new TempLost();
     if (options.device !== undefined && info.dev !== options.device) {
       throw writeFailure(
         "cross_device",

@@ -68,7 +68,16 @@ export async function createLocked(
   fs: FileSystem,
   path: () => string,
   mode: number,
+  options: {
+    /**
+     * Check right away that the file still has a name. A caller that will
+     * fstat the file anyway may pass `false` and check `nlink` itself,
+     * starting over if it is 0. @default {true}
+     */
+    checkName?: boolean;
+  } = {},
 ): Promise<{ path: string; handle: FileHandle } | undefined> {
+  const checkName = options.checkName ?? true;
   for (let i = 0; i < ATTEMPTS; i++) {
     const name = path();
     const handle = await fs.open(name, {
@@ -80,7 +89,7 @@ export async function createLocked(
     try {
       locked = await tryLock(handle);
       // nlink is null on Windows, where an open file cannot be removed.
-      if (locked && (await handle.stat()).nlink !== 0) {
+      if (locked && (!checkName || (await handle.stat()).nlink !== 0)) {
         return { path: name, handle };
       }
     } catch { /* the stat failed: start over */ }

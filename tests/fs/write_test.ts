@@ -146,10 +146,10 @@ Deno.test("the write recipe runs its steps in order", () =>
       "lstat",
       "open",
       "tryLock",
-      "fstat",
       "write",
-      // One fstat checks the size and that the temp is on the target's
-      // device (a rename across devices would not be atomic).
+      // One fstat checks the size, that the temp still has a name (a sweep
+      // may take it in the instant before its lock) and that it is on the
+      // target's device (a rename across devices would not be atomic).
       "fstat",
       "syncData",
       "rename",
@@ -439,4 +439,25 @@ Deno.test("a write sweeps orphan temps from its directory but not live ones", ()
     await Deno.writeTextFile(`${dir}/${live}`, "in progress");
     await writeText(`${dir}/b.txt`, "x");
     assert.deepEqual(names(dir), [live, "b.txt"].sort());
+  }));
+
+Deno.test("a write whose temp a sweep removed before its lock starts over", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    await Deno.writeTextFile(path, "old");
+    let taken = 0;
+    // The first temp is unlinked right after it is created, as a sweep
+    // that found it unlocked in that instant would do.
+    const fs: FileSystem = {
+      ...denoFileSystem,
+      async open(p, options) {
+        const handle = await denoFileSystem.open(p, options);
+        if (options.createNew && taken++ === 0) await Deno.remove(p);
+        return handle;
+      },
+    };
+    await writeText(path, "new", { fs });
+    assert.equal(taken, 2);
+    assert.equal(await Deno.readTextFile(path), "new");
+    assert.deepEqual(names(dir), ["a.txt"]);
   }));
