@@ -18,6 +18,7 @@
 // It was the largest CPU cost of a create (3× JSON.stringify itself).
 
 import { CheckpointError } from "./errors.ts";
+import { findJsonProblem, jsonPointer } from "../fs/mod.ts";
 
 /** Options of {@linkcode serializeState}. */
 export interface SerializeOptions {
@@ -37,155 +38,30 @@ export interface SerializeResult {
   bytes: number;
 }
 
-/** Writes a JSON pointer for messages, e.g. `"/messages/3/content"`. */
-export function pointer(path: readonly (string | number)[]): string {
-  return path.length === 0
+/**
+ * Throws `invalid_state` naming the first place in `value` that JSON
+ * cannot hold faithfully.
+ */
+export function checkSerializable(value: unknown, agentId: string): void {
+  const problem = findJsonProblem(value);
+  if (!problem) return;
+  const where = problem.path.length === 0
     ? "the state itself"
-    : `"/${
-      path.map((p) => String(p).replaceAll("~", "~0").replaceAll("/", "~1"))
-        .join("/")
-    }"`;
+    : jsonPointer(problem.path);
+  throw new CheckpointError(
+    `Cannot checkpoint the state of agent "${agentId}": ${where} ${problem.reason}, ` +
+      `which JSON cannot hold; convert it or leave it out of the state`,
+    { code: "invalid_state", agentId, operation: "create" },
+  );
 }
 
+// toJSON as JSON.stringify applies it (once, with the item's key).
 function resolveToJson(value: unknown, key: string): unknown {
   if (value !== null && typeof value === "object" && "toJSON" in value) {
     const toJSON = (value as { toJSON: unknown }).toJSON;
     if (typeof toJSON === "function") return toJSON.call(value, key);
   }
   return value;
-}
-
-/**
- * Whether JSON holds `v` faithfully, without saying where not: no path
- * kept, no cycle tracking (a cycle recurses until the stack overflows,
- * which the caller treats as "not sure"). toJSON is resolved as
- * JSON.stringify resolves it (once, with the same key). Objects are walked
- * with for-in, which allocates nothing per object and visits a superset
- * of the own enumerable keys JSON.stringify writes (inherited enumerable
- * ones too): a false "no" only costs the precise walk, never a false
- * "yes".
- */
-function plainJson(
-  v: unknown,
-  key: string | number,
-  resolved = false,
-): boolean {
-  switch (typeof v) {
-    case "string":
-    case "boolean":
-    case "undefined":
-      return true;
-    case "number":
-      return v - v === 0; // finite
-    case "object": {
-      if (v === null) return true;
-      if (!resolved) {
-        const toJSON = (v as { toJSON?: unknown }).toJSON;
-        if (typeof toJSON === "function") {
-          return plainJson(toJSON.call(v, String(key)), key, true);
-        }
-      }
-      if (Array.isArray(v)) {
-        for (let i = 0; i < v.length; i++) {
-          const item: unknown = v[i];
-          const t = typeof item;
-          if (t === "string" || t === "boolean" || t === "undefined") continue;
-          if (t === "number") {
-            if ((item as number) - (item as number) !== 0) return false;
-            continue;
-          }
-          if (!plainJson(item, i)) return false;
-        }
-        return true;
-      }
-      for (const k in v) {
-        const item: unknown = (v as Record<string, unknown>)[k];
-        const t = typeof item;
-        if (t === "string" || t === "boolean" || t === "undefined") continue;
-        if (t === "number") {
-          if ((item as number) - (item as number) !== 0) return false;
-          continue;
-        }
-        if (!plainJson(item, k)) return false;
-      }
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
-/**
- * Throws `invalid_state` naming the first place in `value` that JSON
- * cannot hold faithfully.
- */
-export function checkSerializable(value: unknown, agentId: string): void {
-  if (value !== undefined) {
-    let ok = false;
-    try {
-      ok = plainJson(value, "");
-    } catch (err) {
-      // A cycle (or a state deeper than the stack): the precise walk below
-      // names the cycle, or overflows just the same.
-      if (!(err instanceof RangeError)) throw err;
-    }
-    if (ok) return;
-  }
-  checkPrecisely(value, agentId);
-}
-
-function checkPrecisely(value: unknown, agentId: string): void {
-  const bad = (at: (string | number)[], why: string): never => {
-    throw new CheckpointError(
-      `Cannot checkpoint the state of agent "${agentId}": ${
-        pointer(at)
-      } ${why}, ` +
-        `which JSON cannot hold; convert it or leave it out of the state`,
-      { code: "invalid_state", agentId, operation: "create" },
-    );
-  };
-  const ancestors = new Set<object>();
-  const at: (string | number)[] = [];
-  const check = (raw: unknown, key: string): void => {
-    const v = resolveToJson(raw, key);
-    switch (typeof v) {
-      case "function":
-        return bad(at, "is a function");
-      case "symbol":
-        return bad(at, "is a symbol");
-      case "bigint":
-        return bad(at, "is a bigint");
-      case "number":
-        if (!Number.isFinite(v)) bad(at, `is ${v}`);
-        return;
-      case "object": {
-        if (v === null) return;
-        if (ancestors.has(v)) {
-          bad(at, "refers back to an enclosing value (a cycle)");
-        }
-        ancestors.add(v);
-        if (Array.isArray(v)) {
-          for (let i = 0; i < v.length; i++) {
-            if (v[i] === undefined) continue;
-            at.push(i);
-            check(v[i], String(i));
-            at.pop();
-          }
-        } else {
-          for (const k of Object.keys(v)) {
-            const item = (v as Record<string, unknown>)[k];
-            if (item === undefined) continue;
-            at.push(k);
-            check(item, k);
-            at.pop();
-          }
-        }
-        ancestors.delete(v);
-      }
-    }
-  };
-  if (value === undefined) bad(at, "is undefined");
-  check(value, "");
 }
 
 function mib(n: number): string {

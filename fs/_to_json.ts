@@ -1,11 +1,8 @@
 // JSON serialisation that refuses what JSON.stringify would silently drop
 // or mangle, and says where in the value the problem is.
 
+import { findJsonProblem, jsonPointer } from "./json_problem.ts";
 import { writeFailure } from "./_write_error.ts";
-
-function pointer(path: readonly (string | number)[]): string {
-  return path.length === 0 ? "the value" : `"/${path.join("/")}"`;
-}
 
 /**
  * `JSON.stringify(value, null, space)`, but a function, symbol, bigint,
@@ -18,54 +15,17 @@ export function toJson(
   operation: string,
   path: string,
 ): string {
-  const bad = (at: (string | number)[], why: string): never => {
+  const problem = findJsonProblem(value);
+  if (problem) {
+    const where = problem.path.length === 0
+      ? "the value"
+      : jsonPointer(problem.path);
     throw writeFailure(
       "invalid_data",
       operation,
       path,
-      `${pointer(at)} ${why}, which JSON cannot hold; convert it first`,
+      `${where} ${problem.reason}, which JSON cannot hold; convert it first`,
     );
-  };
-  const ancestors = new Set<object>();
-  const check = (v: unknown, key: string, at: (string | number)[]): void => {
-    if (v !== null && typeof v === "object" && "toJSON" in v) {
-      const toJSON = (v as { toJSON: unknown }).toJSON;
-      if (typeof toJSON === "function") v = toJSON.call(v, key);
-    }
-    switch (typeof v) {
-      case "function":
-        return bad(at, "is a function");
-      case "symbol":
-        return bad(at, "is a symbol");
-      case "bigint":
-        return bad(at, "is a bigint");
-      case "number":
-        if (!Number.isFinite(v)) bad(at, `is ${v}`);
-        return;
-      case "object": {
-        if (v === null) return;
-        if (ancestors.has(v)) bad(at, "refers back to itself (a cycle)");
-        ancestors.add(v);
-        if (Array.isArray(v)) {
-          v.forEach((item, i) => {
-            if (item === undefined) return;
-            at.push(i);
-            check(item, String(i), at);
-            at.pop();
-          });
-        } else {
-          for (const [k, item] of Object.entries(v)) {
-            if (item === undefined) continue;
-            at.push(k);
-            check(item, k, at);
-            at.pop();
-          }
-        }
-        ancestors.delete(v);
-      }
-    }
-  };
-  if (value === undefined) bad([], "is undefined");
-  check(value, "", []);
+  }
   return JSON.stringify(value, null, space);
 }

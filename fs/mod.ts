@@ -22,6 +22,7 @@ export * from "./error_reporter.ts";
 export * from "./errors.ts";
 export * from "./file_system.ts";
 export * from "./io_options.ts";
+export * from "./json_problem.ts";
 export * from "./jsonl.ts";
 export * from "./list_dir.ts";
 export * from "./move.ts";

@@ -88,6 +88,7 @@ import {
 import { describeHolder } from "./errors.ts";
 import {
   graveyardPath,
+  lockNames,
   type LockPaths,
   lockPaths,
   locksDir,
@@ -98,6 +99,7 @@ import {
   parseOwner,
   pidEvidence,
 } from "./owner.ts";
+import { readRecordTextSync } from "./_owner_file.ts";
 
 /** Options of {@linkcode DirBackend}. */
 export interface DirBackendOptions {
@@ -187,17 +189,8 @@ function readFromStart(file: Deno.FsFile): string {
 
 /** The record at `path`, without probing its lock. */
 function readRecordAt(path: string): LockOwner | undefined {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (err) {
-    if (
-      err instanceof Deno.errors.NotFound ||
-      err instanceof Deno.errors.NotADirectory
-    ) return undefined;
-    throw err;
-  }
-  return parseRecord(text).owner;
+  const text = readRecordTextSync(path);
+  return text === undefined ? undefined : parseRecord(text).owner;
 }
 
 /** What a waiter saw, plus the directory it saw it in. */
@@ -322,17 +315,7 @@ export class DirBackend implements LockBackend {
 
   /** Every "dir" lock under the root. */
   async list(): Promise<LockInfo[]> {
-    const names: string[] = [];
-    try {
-      for await (const entry of Deno.readDir(locksDir(this.#root))) {
-        if (entry.isDirectory && entry.name.endsWith(".lock")) {
-          names.push(entry.name.slice(0, -".lock".length));
-        }
-      }
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return [];
-      throw err;
-    }
+    const names = await lockNames(this.#root, ".lock");
     const infos = await Promise.all(names.map((n) => this.inspect(n)));
     return infos.filter((i): i is LockInfo => i !== null);
   }

@@ -46,7 +46,7 @@ import {
 } from "./_kernel_lock.ts";
 import { readOwnerFileSync } from "./_owner_file.ts";
 import { describeHolder } from "./errors.ts";
-import { type LockPaths, lockPaths, locksDir } from "./_paths.ts";
+import { lockNames, type LockPaths, lockPaths, locksDir } from "./_paths.ts";
 import type { LockOwner } from "./owner.ts";
 import type { Clock } from "../retry/mod.ts";
 
@@ -222,17 +222,7 @@ export class FlockBackend implements LockBackend {
 
   /** Every "flock" lock under the root. */
   async list(): Promise<LockInfo[]> {
-    const names: string[] = [];
-    try {
-      for await (const entry of Deno.readDir(locksDir(this.#root))) {
-        if (entry.isFile && entry.name.endsWith(".flock")) {
-          names.push(entry.name.slice(0, -".flock".length));
-        }
-      }
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return [];
-      throw err;
-    }
+    const names = await lockNames(this.#root, ".flock");
     const infos = await Promise.all(names.map((n) => this.inspect(n)));
     return infos.filter((i): i is LockInfo => i !== null);
   }

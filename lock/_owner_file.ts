@@ -9,19 +9,24 @@ import { type LockOwner, parseOwner } from "./owner.ts";
  * (see "Synchronous steps" in _dir_backend.ts).
  */
 export function readOwnerFileSync(path: string): LockOwner | undefined {
-  let text: string;
+  const text = readRecordTextSync(path);
+  if (text === undefined) return undefined;
   try {
-    text = Deno.readTextFileSync(path);
+    return parseOwner(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The text of a record file, or undefined when it (or its directory) is gone. */
+export function readRecordTextSync(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
   } catch (err) {
     if (
       err instanceof Deno.errors.NotFound ||
       err instanceof Deno.errors.NotADirectory
     ) return undefined;
     throw err;
-  }
-  try {
-    return parseOwner(JSON.parse(text));
-  } catch {
-    return undefined;
   }
 }

@@ -50,3 +50,27 @@ export function graveyardPath(root: string, name: string): string {
   const suffix = Array.from(random, (n) => n.toString(36)).join("");
   return join(locksDir(root), `${name}.lock.stale-${suffix}`);
 }
+
+/**
+ * The names of the locks under `root` whose entry ends in `suffix` and is
+ * a directory (kind "dir") or a file (kind "flock"); none when the locks
+ * folder does not exist yet.
+ */
+export async function lockNames(
+  root: string,
+  suffix: ".lock" | ".flock",
+): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(locksDir(root))) {
+      const isLock = suffix === ".lock" ? entry.isDirectory : entry.isFile;
+      if (isLock && entry.name.endsWith(suffix)) {
+        names.push(entry.name.slice(0, -suffix.length));
+      }
+    }
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return [];
+    throw err;
+  }
+  return names;
+}
