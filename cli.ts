@@ -60,6 +60,11 @@ import {
 import { LOCK_HELP, LOCK_OPTIONS, lockCommand } from "./cli/_lock_command.ts";
 import { READ_HELP, READ_OPTIONS, readCommand } from "./cli/_read_command.ts";
 import {
+  RECOVER_HELP,
+  RECOVER_OPTIONS,
+  recoverCommand,
+} from "./cli/_recover_command.ts";
+import {
   REPORTS_HELP,
   REPORTS_OPTIONS,
   reportsCommand,
@@ -105,6 +110,14 @@ const COMMANDS: Record<string, Command> = {
     options: CHECKPOINT_OPTIONS,
     wraps: false,
     run: checkpointCommand,
+  },
+  recover: {
+    summary:
+      "Run a command as a recovery task; show, answer and clean up tasks",
+    help: RECOVER_HELP,
+    options: RECOVER_OPTIONS,
+    wraps: false,
+    run: recoverCommand,
   },
   write: {
     summary: "Replace a file with stdin atomically and durably (like sponge)",

@@ -21,4 +21,5 @@
 export * from "./checkpoint/mod.ts";
 export * from "./fs/mod.ts";
 export * from "./lock/mod.ts";
+export * from "./recovery/mod.ts";
 export * from "./retry/mod.ts";
