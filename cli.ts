@@ -60,6 +60,11 @@ import {
 import { LOCK_HELP, LOCK_OPTIONS, lockCommand } from "./cli/_lock_command.ts";
 import { READ_HELP, READ_OPTIONS, readCommand } from "./cli/_read_command.ts";
 import {
+  EPISODE_HELP,
+  EPISODE_OPTIONS,
+  episodeCommand,
+} from "./cli/_episode_command.ts";
+import {
   RECOVER_HELP,
   RECOVER_OPTIONS,
   recoverCommand,
@@ -110,6 +115,13 @@ const COMMANDS: Record<string, Command> = {
     options: CHECKPOINT_OPTIONS,
     wraps: false,
     run: checkpointCommand,
+  },
+  episode: {
+    summary: "Run an episode.yaml's tasks resumably; show or validate episodes",
+    help: EPISODE_HELP,
+    options: EPISODE_OPTIONS,
+    wraps: false,
+    run: episodeCommand,
   },
   recover: {
     summary:

@@ -19,6 +19,7 @@
  * @module
  */
 export * from "./checkpoint/mod.ts";
+export * from "./episode/mod.ts";
 export * from "./fs/mod.ts";
 export * from "./lock/mod.ts";
 export * from "./recovery/mod.ts";

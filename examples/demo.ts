@@ -1,53 +1,74 @@
-// `deno task demo`: runs a flaky job through the `sturdy retry` CLI, under
-// exactly the permissions the compiled binary gets, and shows it recover.
+// `deno task demo`: runs examples/demo/episode.yaml through the `sturdy
+// episode` CLI, under exactly the permissions the compiled binary gets.
 //
-// The job fails twice (a dropped connection, then an HTTP 503) and succeeds
-// on its third run; Sturdy prints one notice per retry and exits 0.
+// The first run starts from a clean state (work/ reset from seed/): a
+// durable write, a flaky task that recovers, two tasks sharing a counter
+// under a lock, a migration rolled back byte for byte, an optional task
+// skipped, one escalated to a person, checkpoints along the way. Running it
+// again resumes: finished tasks are not redone. `deno task demo --fresh`
+// starts over.
 
 import { compileFlags } from "./_compile_flags.ts";
 
 const root = new URL("../", import.meta.url);
 const cli = new URL("cli.ts", root).pathname;
-const job = new URL("examples/flaky_task.ts", root).pathname;
+const dir = new URL("examples/demo/", root).pathname;
 
-const flags = await compileFlags();
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
-const work = await Deno.makeTempDir({ prefix: "sturdy-demo-" });
+const fresh = Deno.args.includes("--fresh") ||
+  !await exists(`${dir}.sturdy/episodes/demo/state.json`);
+if (fresh) {
+  await Deno.remove(`${dir}.sturdy`, { recursive: true }).catch(() => {});
+  await Deno.remove(`${dir}work`, { recursive: true }).catch(() => {});
+  await Deno.mkdir(`${dir}work`);
+  for (const name of ["config.json", "users.csv", "counter.json"]) {
+    await Deno.copyFile(`${dir}seed/${name}`, `${dir}work/${name}`);
+  }
+}
+
 const args = [
   "--verbose",
-  "retry",
-  "--attempts",
-  "5",
-  "--delay",
-  "400ms",
-  "--timeout",
-  "30s",
-  "--",
-  Deno.execPath(),
+  "episode",
   "run",
-  "--allow-read=.",
-  "--allow-write=.",
-  job,
+  "episode.yaml",
+  ...(fresh ? [] : ["--resume"]),
 ];
+console.log(
+  fresh
+    ? "Sturdy demo: an episode of seven tasks that fail in the usual ways.\n"
+    : "Sturdy demo, run again: resuming, so finished tasks are not redone.\n",
+);
+console.log(`$ cd examples/demo && sturdy ${args.join(" ")}\n`);
+const { code } = await new Deno.Command(Deno.execPath(), {
+  args: ["run", ...await compileFlags(), cli, ...args],
+  cwd: dir,
+  stdin: "null",
+  stdout: "inherit",
+  stderr: "inherit",
+  env: { NO_COLOR: "1" },
+}).spawn().status;
 
-console.log("Sturdy demo: a flaky job that fails twice, then succeeds.\n");
-console.log(`$ sturdy ${args.slice(0, 9).join(" ")} deno run flaky_task.ts\n`);
-try {
-  const { code } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, cli, ...args],
-    cwd: work,
-    stdin: "null",
-    stdout: "inherit",
-    stderr: "inherit",
-    env: { NO_COLOR: "1" },
-  }).spawn().status;
-  const runs = await Deno.readTextFile(`${work}/runs`);
-  console.log(
-    code === 0
-      ? `\nResult: sturdy retry exited 0; the job succeeded on run ${runs} of at most 5.`
-      : `\nResult: sturdy retry exited ${code} after ${runs} runs.`,
-  );
+const counter = await Deno.readTextFile(`${dir}work/counter.json`);
+const config = await Deno.readTextFile(`${dir}work/config.json`);
+console.log(`
+work/counter.json: ${counter.trim()}   (two tasks, one lock: no lost update)
+work/config.json:  ${config.trim()}   (the failed migration was rolled back)`);
+if (code === 3) {
+  console.log(`
+Exit code 3: the episode is waiting for a person (the "publish" task). Try:
+  deno task cli recover escalations --home examples/demo/.sturdy
+  deno task cli recover resolve demo.publish --action skip --home examples/demo/.sturdy
+  deno task demo            # resumes: nothing finished is redone
+  deno task demo --fresh    # starts over from seed/`);
+  Deno.exitCode = 0;
+} else {
   Deno.exitCode = code;
-} finally {
-  await Deno.remove(work, { recursive: true });
 }

@@ -30,6 +30,12 @@ export interface CommandTaskOptions {
    */
   stderr?: "inherit" | "null";
   /**
+   * How the command is named in errors.
+   *
+   * @default {the argv joined with spaces}
+   */
+  label?: string;
+  /**
    * After the run's signal aborts (a timeout, a shutdown), how long the
    * command gets after SIGTERM before SIGKILL, in ms.
    *
@@ -138,6 +144,7 @@ export function commandTask(
   }
   const stdout = options.stdout ?? "inherit";
   const grace = options.killGrace ?? 5_000;
+  const label = options.label ?? argv.join(" ");
   return async (ctx: TaskContext): Promise<void> => {
     ctx.signal.throwIfAborted();
     let child: Deno.ChildProcess;
@@ -171,14 +178,8 @@ export function commandTask(
       : Promise.resolve();
     let killTimer: ReturnType<typeof setTimeout> | undefined;
     const onAbort = () => {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-      killTimer = setTimeout(() => {
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already gone */ }
-      }, grace);
+      signalTree(child.pid, "SIGTERM");
+      killTimer = setTimeout(() => signalTree(child.pid, "SIGKILL"), grace);
     };
     ctx.signal.addEventListener("abort", onAbort, { once: true });
     let status: Deno.CommandStatus;
@@ -196,12 +197,48 @@ export function commandTask(
       : status.code;
     throw new CommandFailedError(
       status.signal
-        ? `Command "${argv.join(" ")}" was killed by ${status.signal}`
-        : `Command "${argv.join(" ")}" exited with code ${status.code}`,
+        ? `Command "${label}" was killed by ${status.signal}`
+        : `Command "${label}" exited with code ${status.code}`,
       {
         exitCode,
         ...(status.signal ? { signal: status.signal } : {}),
       },
     );
   };
+}
+
+// Signals a process and everything it started (a shell's children too), so
+// no part of a stopped command keeps running. The tree comes from `ps`
+// (Deno reads /proc only with --allow-all); without it, only `pid`.
+function signalTree(pid: number, signal: Deno.Signal): void {
+  const send = (p: number) => {
+    try {
+      Deno.kill(p, signal);
+    } catch { /* already gone */ }
+  };
+  let listed: Deno.CommandOutput | undefined;
+  try {
+    listed = new Deno.Command("ps", {
+      args: ["-eo", "pid=,ppid="],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+  } catch {
+    listed = undefined;
+  }
+  const children = new Map<number, number[]>();
+  if (listed?.success) {
+    for (const line of new TextDecoder().decode(listed.stdout).split("\n")) {
+      const [p, pp] = line.trim().split(/\s+/).map(Number);
+      if (p && pp) children.set(pp, [...(children.get(pp) ?? []), p]);
+    }
+  }
+  // Parent first, so it cannot start anything new; then its descendants.
+  const order: number[] = [];
+  const walk = (p: number) => {
+    order.push(p);
+    for (const c of children.get(p) ?? []) walk(c);
+  };
+  walk(pid);
+  for (const p of order) send(p);
 }

@@ -189,6 +189,7 @@ export class RecoveryManager {
   readonly #redact: (text: string) => string;
   readonly #manualTimeout: number;
   readonly #lock: boolean;
+  readonly #abortGrace: number;
   #dirs: Promise<void> | undefined;
 
   /**
@@ -210,6 +211,7 @@ export class RecoveryManager {
     this.#redact = options.redact ?? redactSecrets;
     this.#manualTimeout = options.manualTimeout ?? 86_400_000;
     this.#lock = options.lock ?? true;
+    this.#abortGrace = options.abortGrace ?? 5_000;
     if (!(this.#manualTimeout > 0)) {
       throw new RecoveryError(
         `Invalid manualTimeout ${this.#manualTimeout}: give a number of ms > 0`,
@@ -590,8 +592,8 @@ export class RecoveryManager {
         );
       })
       : undefined;
+    const work = Promise.resolve().then(() => run.fn(ctx));
     try {
-      const work = Promise.resolve().then(() => run.fn(ctx));
       const racers: Promise<T>[] = [work];
       if (timedOut) racers.push(timedOut);
       if (aborted) racers.push(aborted);
@@ -600,6 +602,11 @@ export class RecoveryManager {
         for (const p of racers) p.catch(() => {});
       }
       return await (racers.length === 1 ? work : Promise.race(racers));
+    } catch (err) {
+      // Told to stop (a timeout, an abort): give the run time to stop, so
+      // no two runs of a task overlap and no command outlives the call.
+      await settleWithin(work, this.#abortGrace);
+      throw err;
     } finally {
       clearTimeout(timer);
       if (!controller.signal.aborted) controller.abort("run ended");
@@ -1681,4 +1688,15 @@ function errorFrom(record: ErrorRecord | undefined): Error {
     Object.assign(err, { status: record.status });
   }
   return err;
+}
+
+// Waits for `work` to settle, or `ms` at most (a real timer: the run is
+// real work, whatever the injected clock says).
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    work.then(() => {}, () => {}),
+    new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
 }

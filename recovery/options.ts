@@ -171,6 +171,15 @@ export interface RecoveryManagerOptions {
    */
   random?: () => number;
   /**
+   * After a run's signal aborts (its timeout, the caller's signal), how
+   * long to wait for the run to stop before giving up on it, in ms. A run
+   * that honours `ctx.signal` (as `commandTask` does) stops well within it;
+   * waiting keeps two runs of one task from overlapping.
+   *
+   * @default {5000}
+   */
+  abortGrace?: number;
+  /**
    * Take a lock per task while it runs, so two processes never run the
    * same task at once (a second one fails with code `task_busy`).
    *
