@@ -33,6 +33,7 @@ export * from "./config.ts";
 export * from "./define.ts";
 export * from "./episode.ts";
 export * from "./errors.ts";
+export * from "./hooks.ts";
 export * from "./limits.ts";
 export * from "./run_episode.ts";
 // Referenced by the types above; re-exported so this entry point is whole.

@@ -15,6 +15,7 @@ import {
   type EpisodeEndStatus,
   type EpisodeEvent,
 } from "./episode.ts";
+import { EpisodeError } from "./errors.ts";
 
 /** Where a task of an episode run ended. */
 export type RunTaskStatus = TaskStatus | "blocked" | "not_run";
@@ -204,6 +205,22 @@ export async function runEpisode(
       );
     }
   }
+  // An unhealthy agent is recovered by stopping its running tasks; the
+  // runner then runs them again (resumed, attempt counts intact).
+  const agentRuns = new Map<string, Set<AbortController>>();
+  for (const agent of config.agents) {
+    episode.registerAgent(agent.id, {
+      recover: () => {
+        for (const run of agentRuns.get(agent.id) ?? []) {
+          run.abort(
+            new EpisodeError(`Agent "${agent.id}" is unhealthy`, {
+              code: "agent_unhealthy",
+            }),
+          );
+        }
+      },
+    });
+  }
   const started = clock.now();
   const { previous, budget } = await episode.start();
   const resumed = options.resume === true && previous !== undefined;
@@ -248,7 +265,14 @@ export async function runEpisode(
     const running = new Map<string, Promise<void>>();
     const pending = [...order];
     const runOne = async (task: TaskConfig): Promise<void> => {
-      const summary = await runTask(config, task, recovery, episode, options);
+      const summary = await runTask(
+        config,
+        task,
+        recovery,
+        episode,
+        options,
+        agentRuns,
+      );
       summaries.set(task.id, summary);
       done.set(task.id, summary);
       options.onTask?.({ event: "finished", task: summary });
@@ -439,6 +463,50 @@ async function runTask(
   recovery: RecoveryManager,
   episode: Episode,
   options: RunEpisodeOptions,
+  agentRuns: Map<string, Set<AbortController>>,
+): Promise<TaskSummary> {
+  for (;;) {
+    const run = new AbortController();
+    const runs = task.agent
+      ? agentRuns.get(task.agent) ??
+        agentRuns.set(task.agent, new Set()).get(task.agent)!
+      : undefined;
+    runs?.add(run);
+    try {
+      const summary = await runTaskOnce(
+        config,
+        task,
+        recovery,
+        episode,
+        options,
+        AbortSignal.any([episode.signal, run.signal]),
+      );
+      // Stopped because its agent was unhealthy: run it again.
+      if (
+        summary.status === "interrupted" && run.signal.aborted &&
+        !episode.signal.aborted
+      ) {
+        await episode.record("task_restarted", {
+          task: task.id,
+          ...(task.agent ? { agent: task.agent } : {}),
+          detail: `agent "${task.agent}" was recovered; running the task again`,
+        });
+        continue;
+      }
+      return summary;
+    } finally {
+      runs?.delete(run);
+    }
+  }
+}
+
+async function runTaskOnce(
+  config: EpisodeConfig,
+  task: TaskConfig,
+  recovery: RecoveryManager,
+  episode: Episode,
+  options: RunEpisodeOptions,
+  signal: AbortSignal,
 ): Promise<TaskSummary> {
   const base = baseSummary(task);
   if (task.agent) episode.heartbeat(task.agent);
@@ -452,7 +520,7 @@ async function runTask(
       lock = await acquireLock(task.lock, {
         root: config.root,
         timeout: Infinity,
-        signal: episode.signal,
+        signal,
         purpose: `episode ${config.id} task ${task.id}`,
       });
     }
@@ -473,18 +541,20 @@ async function runTask(
           maxDelay: task.retry.maxDelayMs,
         },
         ...(task.timeoutMs !== undefined ? { timeout: task.timeoutMs } : {}),
-        signal: episode.signal,
+        signal,
       },
     );
   } catch (err) {
-    if (episode.signal.aborted) {
+    if (signal.aborted) {
       await episode.record("task_interrupted", { task: task.id }).catch(
         () => {},
       );
       return {
         ...base,
         status: "interrupted",
-        outcome: "interrupted: the episode is stopping; --resume continues it",
+        outcome: episode.signal.aborted
+          ? "interrupted: the episode is stopping; --resume continues it"
+          : "interrupted: its agent was unhealthy",
       };
     }
     const message = (err as Error).message;

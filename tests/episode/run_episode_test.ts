@@ -306,3 +306,44 @@ Deno.test('"deno" as a task\'s program is the Deno running Sturdy', async () => 
     );
   });
 });
+
+Deno.test("an agent whose health check fails is recovered: its running task is stopped and run again", async () => {
+  await inTempDir(async (dir) => {
+    const config = defineEpisode({
+      version: 1,
+      episode: "heal",
+      root: ".sturdy",
+      limits: { recoveryCooldown: "10ms", errorThreshold: 50 },
+      agents: {
+        worker: {
+          health: {
+            check: "command",
+            command: ["sh", "-c", "[ ! -f sick ]"],
+            interval: "200ms",
+            timeout: "150ms",
+            failureThreshold: 1,
+          },
+        },
+      },
+      tasks: [{
+        id: "job",
+        agent: "worker",
+        sh:
+          "echo run >> runs.txt; if [ ! -f first ]; then touch first sick; sleep 30; fi; rm -f sick; echo done >> runs.txt",
+      }],
+    }, { baseDir: dir });
+    const events: string[] = [];
+    const summary = await runEpisode(config, {
+      ...QUIET,
+      onEvent: (e) => events.push(e.event),
+    });
+    assert.equal(summary.status, "completed", JSON.stringify(summary));
+    assert.deepEqual(await runs(dir), ["run", "run", "done"]);
+    assert.ok(events.includes("agent_unhealthy"));
+    assert.ok(events.includes("agent_recovered"));
+    assert.ok(events.includes("task_restarted"));
+    const recovery = new RecoveryManager({ root: config.root });
+    const state = (await recovery.loadTaskState("heal.job"))!;
+    assert.equal(state.attemptsMade, 1); // the stopped run was not charged
+  });
+});
