@@ -113,7 +113,9 @@ export class AgentMonitor {
     const timeout = new AbortController();
     const timer = this.#clock.sleep(this.#timing.timeoutMs, timeout.signal)
       .then((): HealthResult => {
-        timeout.abort(new Error("health check timed out"));
+        timeout.abort(
+          new Error(`check timed out after ${this.#timing.timeoutMs}ms`),
+        );
         return {
           healthy: false,
           detail: `check timed out after ${this.#timing.timeoutMs}ms`,

@@ -17,6 +17,7 @@ import {
   writeJson,
 } from "../fs/mod.ts";
 import { type Lock, tryAcquireLock } from "../lock/mod.ts";
+import type { RetentionPlan } from "../checkpoint/mod.ts";
 import { decideRecovery } from "./decide.ts";
 import { RecoveryError, TaskFailedError } from "./errors.ts";
 import {
@@ -100,6 +101,8 @@ export interface CleanupPlan {
   remove: CleanupItem[];
   /** Kept, with the reason. */
   keep: CleanupItem[];
+  /** The retention plans of the checkpoint managers given. */
+  checkpoints: RetentionPlan[];
 }
 
 /** Options of {@linkcode RecoveryManager.cleanup}. */
@@ -112,6 +115,16 @@ export interface CleanupOptions {
    * @default {false}
    */
   dryRun?: boolean;
+  /**
+   * Checkpoint managers whose retention runs too (tasks' `pre_operation`
+   * checkpoints are trashed once their operations completed; see
+   * checkpoint/'s retention). Their plans are in `checkpoints`.
+   *
+   * @default {[]}
+   */
+  checkpoints?: readonly {
+    prune(options: { dryRun?: boolean }): Promise<RetentionPlan>;
+  }[];
 }
 
 interface Run<T> {
@@ -1641,7 +1654,12 @@ export class RecoveryManager {
     }
     const dryRun = options.dryRun ?? false;
     const cutoff = this.#clock.now() - options.olderThan;
-    const plan: CleanupPlan = { dryRun, remove: [], keep: [] };
+    const plan: CleanupPlan = {
+      dryRun,
+      remove: [],
+      keep: [],
+      checkpoints: [],
+    };
     for (const state of await this.listTasks()) {
       const taskId = state.taskId;
       const paths = [
@@ -1674,6 +1692,9 @@ export class RecoveryManager {
           await remove(path, { recursive: true, missingOk: true });
         }
       }
+    }
+    for (const manager of options.checkpoints ?? []) {
+      plan.checkpoints.push(await manager.prune({ dryRun }));
     }
     return plan;
   }

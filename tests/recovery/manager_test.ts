@@ -912,6 +912,17 @@ Deno.test("cleanup removes old finished tasks and keeps open escalations and ope
       recovery.cleanup({ olderThan: -1 }),
       /Invalid olderThan/,
     );
+    // Checkpoint retention runs with it.
+    await using checkpoints = await openCheckpoints({ agentId: "a", root });
+    for (let i = 0; i < 5; i++) {
+      await checkpoints.create("routine", { state: i });
+    }
+    const withCheckpoints = await recovery.cleanup({
+      olderThan: 0,
+      checkpoints: [checkpoints],
+    });
+    // create() already applied retention: the last 3 stay.
+    assert.equal(withCheckpoints.checkpoints[0]!.keep.length, 3);
   });
 });
 
