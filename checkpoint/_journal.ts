@@ -1,12 +1,18 @@
 // The agent's journal: one JSON line per event (create, restore, fallback,
-// quarantine, poisoned, prune, trash, purge, undelete, operation events),
-// appended through fs/. Events that record evidence of damage are synced;
-// routine ones are left to the OS: losing the last routine line in a power
-// cut loses no state (the checkpoint file itself is durable) and saves an
-// fsync on every create.
+// quarantine, poisoned, prune, trash, purge, undelete, operation events).
+// Events that record evidence of damage are synced; routine ones are left
+// to the OS: losing the last routine line in a power cut loses no state
+// (the checkpoint file itself is durable) and saves an fsync on every
+// create. The journal is an audit log: nothing reads it to decide what to
+// restore, keep or count.
+//
+// The lines of one call (a create's create, healthy, trash and prune
+// events) are appended together with one write (_append.ts), in the order
+// they happened.
 
-import { appendJsonl, isNotFound, readJsonl } from "../fs/mod.ts";
+import { isNotFound, readJsonl } from "../fs/mod.ts";
 import type { Clock } from "../retry/mod.ts";
+import { appendRecords } from "./_append.ts";
 
 /** The kinds of journal events. */
 export type JournalEventKind =
@@ -59,19 +65,32 @@ export class Journal {
     return this.#path;
   }
 
+  /** The line for one event, timed now. */
+  record(
+    event: JournalEventKind,
+    fields: Omit<JournalEvent, "at" | "event"> = {},
+  ): JournalEvent {
+    return { at: new Date(this.#clock.now()).toISOString(), event, ...fields };
+  }
+
   /** Appends one event. */
-  async append(
+  append(
     event: JournalEventKind,
     fields: Omit<JournalEvent, "at" | "event"> = {},
   ): Promise<void> {
-    const record: JournalEvent = {
-      at: new Date(this.#clock.now()).toISOString(),
-      event,
-      ...fields,
-    };
-    await appendJsonl(this.#path, record, {
-      durability: SYNCED.has(event) ? "durable" : "none",
-    });
+    return this.appendAll([this.record(event, fields)]);
+  }
+
+  /**
+   * Appends events with one write, in order; synced when any of them is
+   * an event that must survive a power cut.
+   */
+  async appendAll(records: readonly JournalEvent[]): Promise<void> {
+    await appendRecords(
+      this.#path,
+      records,
+      records.some((r) => SYNCED.has(r.event)),
+    );
   }
 
   /** Reads the journal, oldest first; the newest `limit` when given. */

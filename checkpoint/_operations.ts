@@ -11,6 +11,7 @@
 
 import { isNotFound, readJson, writeJson } from "../fs/mod.ts";
 import type { OperationOutcome, OperationRecord } from "./types.ts";
+import { readSmallSync } from "./_append.ts";
 
 const FORMAT = "sturdy.operations/1";
 /** Completed operations remembered (open ones are always kept). */
@@ -29,14 +30,20 @@ export class OperationLedger {
     this.#path = path;
   }
 
-  /** Every recorded operation, oldest first. */
+  /**
+   * Every recorded operation, oldest first. Read with synchronous calls
+   * (a create reads it under the agent lock; see _append.ts for why);
+   * anything but a missing or well-formed file goes to fs/'s readJson,
+   * which retries and reports a typed error.
+   */
   async all(): Promise<OperationRecord[]> {
     try {
-      const data = await readJson<LedgerFile>(this.#path);
-      if (data?.format === FORMAT && Array.isArray(data.operations)) {
-        return data.operations;
-      }
-      return [];
+      const bytes = readSmallSync(this.#path);
+      if (!bytes) return [];
+      return operationsOf(JSON.parse(new TextDecoder().decode(bytes)));
+    } catch { /* read again below, for the typed error */ }
+    try {
+      return operationsOf(await readJson<LedgerFile>(this.#path));
     } catch (err) {
       if (isNotFound(err)) return [];
       throw err;
@@ -82,4 +89,10 @@ export class OperationLedger {
     await this.#save(operations);
     return record;
   }
+}
+
+function operationsOf(data: LedgerFile | undefined): OperationRecord[] {
+  return data?.format === FORMAT && Array.isArray(data.operations)
+    ? data.operations
+    : [];
 }

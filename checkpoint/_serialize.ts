@@ -10,12 +10,17 @@
 // string) is still stringified whole: nothing can split it cheaply.
 //
 // The refusals (function, symbol, bigint, non-finite number, cycle,
-// undefined top level) are found by one walk before any text is made, so
-// a refused state costs no output and the message names the JSON pointer.
-// That walk is cheap: it keeps no path and no set of ancestors (a cycle
-// shows up as unbounded recursion), and only when it finds something, or
-// overflows the stack, does the precise walk run to name what and where.
-// It was the largest CPU cost of a create (3× JSON.stringify itself).
+// undefined top level) are found by one walk, by default before any text
+// is made, so a refused state costs no output and the message names the
+// JSON pointer. That walk is cheap: it keeps no path and no set of
+// ancestors (a cycle shows up as unbounded recursion), and only when it
+// finds something, or overflows the stack, does the precise walk run to
+// name what and where. It was the largest CPU cost of a create (3×
+// JSON.stringify itself); it is still about a third of one, which is why
+// the manager runs it itself (`check: false`) where it overlaps other
+// work, and always before anything it made is stored. Without the walk
+// first, a cycle or a bigint still stops the serialisation (JSON.stringify
+// throws), and is named the same way.
 
 import { CheckpointError } from "./errors.ts";
 import { findJsonProblem, jsonPointer } from "../fs/mod.ts";
@@ -26,10 +31,28 @@ export interface SerializeOptions {
   maxBytes: number;
   /** Emit chunks of about this many bytes. */
   chunkBytes: number;
-  /** Receives each chunk in order; awaited before the next one is made. */
-  onChunk: (chunk: Uint8Array) => void | Promise<void>;
+  /**
+   * Receives each chunk as UTF-8 bytes, in order; awaited before the next
+   * one is made. Give this or `onText`.
+   */
+  onChunk?: (chunk: Uint8Array) => void | Promise<void>;
+  /**
+   * Receives the text instead, to encode it itself (e.g. into a buffer it
+   * reuses), piece by piece, in order, and returns each piece's length in
+   * UTF-8 bytes; a promise is awaited before the next piece. Pieces are
+   * handed over in chunks of about `chunkBytes`, never joined.
+   */
+  onText?: (piece: string) => number | Promise<number>;
   /** For messages. */
   agentId: string;
+  /**
+   * Refuse what JSON cannot hold before any text is made. With `false`
+   * the caller must run {@linkcode checkSerializable} before it stores the
+   * text (a cycle or a bigint is still refused here, by name).
+   *
+   * @default {true}
+   */
+  check?: boolean;
 }
 
 /** How the state went out. */
@@ -76,19 +99,36 @@ export async function serializeState(
   value: unknown,
   options: SerializeOptions,
 ): Promise<SerializeResult> {
-  checkSerializable(value, options.agentId);
+  if (options.check !== false) checkSerializable(value, options.agentId);
   const encoder = new TextEncoder();
-  let buffer = "";
+  // The text not yet handed over, in the pieces it was made in: joining
+  // them would copy the whole chunk into one more string, and strings of
+  // this size are allocated in V8's large-object space, whose growth is
+  // what brings on full collections (of the whole heap, the state
+  // included). Kept in pieces, most of the text never leaves the young
+  // generation.
+  let pieces: string[] = [];
+  let pending = 0;
   let bytes = 0;
   // Sizes of the top-level keys, for the too_large message.
   const topSizes = new Map<string, number>();
   let currentTop: string | undefined;
 
   const flush = async (): Promise<void> => {
-    if (buffer.length === 0) return;
-    const chunk = encoder.encode(buffer);
-    buffer = "";
-    bytes += chunk.byteLength;
+    if (pending === 0) return;
+    const text = pieces;
+    pieces = [];
+    pending = 0;
+    let chunk: Uint8Array | undefined;
+    if (options.onText) {
+      for (const piece of text) {
+        const n = options.onText(piece);
+        bytes += typeof n === "number" ? n : await n;
+      }
+    } else {
+      chunk = encoder.encode(text.join(""));
+      bytes += chunk.byteLength;
+    }
     if (bytes > options.maxBytes) {
       const largest = [...topSizes].sort((a, b) => b[1] - a[1]).slice(0, 3)
         .map(([k, n]) => `"${k}" ~${mib(n)}`).join(", ");
@@ -100,17 +140,21 @@ export async function serializeState(
         { code: "too_large", agentId: options.agentId, operation: "create" },
       );
     }
-    await options.onChunk(chunk);
+    if (chunk) await options.onChunk?.(chunk);
   };
   const add = (text: string): void => {
-    buffer += text;
+    pieces.push(text);
+    pending += text.length;
     if (currentTop !== undefined) {
       // UTF-16 units: an estimate of bytes, good enough to name the culprit.
       topSizes.set(currentTop, (topSizes.get(currentTop) ?? 0) + text.length);
     }
   };
   // Compares UTF-16 length: close enough to bytes for chunking purposes.
-  const full = (): boolean => buffer.length >= options.chunkBytes;
+  const full = (): boolean => pending >= options.chunkBytes;
+  // The text of one batch of leaf items: small enough to stay out of the
+  // large-object space (see above).
+  const batchText = Math.min(options.chunkBytes / 4, 32_768);
 
   // Writes `v` (already checked) at `depth`; containers in the top two
   // levels are written by hand so their children become separate pieces.
@@ -128,19 +172,17 @@ export async function serializeState(
     }
     if (Array.isArray(v) && depth + 1 >= 2) {
       // Leaf items: stringify them in batches sized from what came before
-      // (about a quarter chunk each), so a million small items cost a few
-      // thousand native calls, and one huge item is never batched.
+      // (about 32 KiB of text each), so a million small items cost some
+      // ten thousand native calls, and one huge item is never batched.
       add("[");
       let batch = 1;
       for (let i = 0; i < v.length;) {
         const end = Math.min(v.length, i + batch);
         const inner = JSON.stringify(v.slice(i, end)).slice(1, -1);
-        add(i > 0 ? "," + inner : inner);
+        if (i > 0) add(",");
+        add(inner);
         const perItem = Math.max(1, inner.length / (end - i));
-        batch = Math.max(
-          1,
-          Math.min(4096, Math.floor(options.chunkBytes / 4 / perItem)),
-        );
+        batch = Math.max(1, Math.min(4096, Math.floor(batchText / perItem)));
         i = end;
         if (full()) await flush();
       }
@@ -173,7 +215,16 @@ export async function serializeState(
     add("}");
   };
 
-  await emit(value, "", 0);
+  try {
+    await emit(value, "", 0);
+  } catch (err) {
+    // JSON.stringify throws a TypeError for a cycle or a bigint (and a
+    // deep cycle in the top levels overflows the stack): name it.
+    if (err instanceof TypeError || err instanceof RangeError) {
+      checkSerializable(value, options.agentId);
+    }
+    throw err;
+  }
   await flush();
   return { bytes };
 }

@@ -14,15 +14,25 @@
 //   of an open operation, and trashes (renames) before anything is deleted.
 // - Every change to the agent's files happens under the agent lock
 //   (`checkpoint.<agentId>` in `<root>/locks/`), so several processes can
-//   share one agent directory, with one exception: a restore whose first
+//   share one agent directory, with two exceptions: a restore whose first
 //   candidate passes every check reads without the lock and only records
 //   its restore count and journal line (see _poison.ts for why that is
-//   safe); any failure sends it to the locked path.
+//   safe; any failure sends it to the locked path); and a create that can
+//   predict its seq writes its temp file before it takes the lock, but
+//   publishes it (the rename) only under the lock, once the prediction is
+//   checked there (see #createAhead).
+// - The journal is an audit log, written once per call (the lines of a
+//   create together); nothing reads it to decide anything.
 
 import { join } from "node:path";
 import { ensureDir, isNotFound, readJsonl } from "../fs/mod.ts";
 import { appendJsonl } from "../fs/mod.ts";
-import { type Lock, withLock } from "../lock/mod.ts";
+import {
+  acquireLock,
+  type Lock,
+  type LockOptions,
+  tryAcquireLock,
+} from "../lock/mod.ts";
 import { type Clock, systemClock, validateName } from "../retry/mod.ts";
 import { type DriftInput, type DriftReport, evaluateDrift } from "./drift.ts";
 import { CheckpointError, NoValidCheckpointError } from "./errors.ts";
@@ -55,14 +65,26 @@ import {
 import {
   CheckFailure,
   checkFile,
+  checkLength,
   CHECKPOINT_FORMAT,
   type CheckpointHeader,
+  checkSha256,
   decodePayload,
+  encodeChunks,
   encodeHeader,
-  encodePayload,
+  encodeHeaderPadded,
+  type FileBody,
+  fileBody,
+  headerRoom,
+  isStreamed,
   MAX_HEADER_BYTES,
   parseHeader,
   parseState,
+  type PayloadChunks,
+  sha256Hex,
+  sha256HexAside,
+  SINGLE_WRITE_BYTES,
+  type StreamedPayload,
 } from "./_format.ts";
 import {
   Journal,
@@ -70,8 +92,13 @@ import {
   type JournalEventKind,
 } from "./_journal.ts";
 import { OperationLedger } from "./_operations.ts";
-import { RestoreMarkers } from "./_poison.ts";
+import {
+  type LoadedMarks,
+  RestoreMarkers,
+  type RestoreMarks,
+} from "./_poison.ts";
 import { AutoCheckpoint } from "./_auto.ts";
+import { checkSerializable } from "./_serialize.ts";
 
 /** Options of {@linkcode CheckpointManager.create}. */
 export interface CreateOptions<S> {
@@ -205,6 +232,18 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
   // as long as the file is live.
   readonly #refs = new Map<string, CheckpointRef>();
   readonly #autos = new Set<AutoCheckpoint>();
+  // The buffer the last payload was encoded into, kept for the next (see
+  // PlainCollector in _format.ts): as large as the largest payload held
+  // whole so far, at most 8 MiB and the header's room.
+  #scratch: Uint8Array | undefined;
+  // What the last create knew at the end of its hold (file store only).
+  // The agent's files change only under the agent lock, and its fence
+  // tells who held it since: when the next hold's fence is this one's
+  // plus 1, no one did, so the next create knows its seq and fence before
+  // it takes the lock (#createAhead) and need not list the trash, the one
+  // area that grows (a day of trashed checkpoints by default). Any other
+  // hold, ours included, shows as a larger fence.
+  #last: LastCreate | undefined;
   #dirReady = false;
   #expectedIntervalMs: number | undefined;
 
@@ -316,34 +355,172 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     this.#checkType(type);
     const extras = this.#checkExtras(options);
     const state = await this.#stateFor(options.state, "create");
-    const payload = await this.#encode(state);
-    return await this.#locked(async (lock) => {
-      // One look at everything stored (every area and the ledger, read at
-      // once) gives the next seq, and retention below reuses it: under
-      // the held lock nothing changes but what this call does.
-      const inventory = await this.#inventory();
-      const seq = seqAfter(inventory);
-      return await PendingAppends.run(this.#journal, async (journal) => {
-        const ref = await this.#write(
-          type,
-          seq,
-          payload,
-          extras,
-          lock,
-          journal,
-        );
-        if (type === "routine" && await this.#markers.clearCounts()) {
-          journal.append("healthy", { id: ref.id });
+    const prepared = await this.#encode(state, extras);
+    using _ = { [Symbol.dispose]: () => this.#recycle(prepared) };
+    const last = this.#last;
+    this.#last = undefined; // good for the next hold only
+    if (last && prepared.kind === "whole" && prepared.body.rewritable) {
+      const ahead = await this.#createAhead(
+        type,
+        prepared,
+        extras,
+        last,
+        options.signal,
+      );
+      if ("ref" in ahead) return ahead.ref;
+      // Someone else held the lock since: write again, as below, under
+      // the lock if it is already held (the state passed its check).
+      const { lock, inventory } = ahead;
+      if (lock) {
+        try {
+          return await this.#createLocked(
+            type,
+            prepared,
+            extras,
+            lock,
+            inventory,
+          );
+        } finally {
+          await lock.release();
         }
-        if (this.#retention.auto) {
-          await this.#prune(false, ref.id, {
-            items: [...inventory.items, liveItemOf(ref)],
-            operations: inventory.operations,
-          }, journal);
-        }
+      }
+    }
+    return await this.#locked(
+      (lock) => this.#createLocked(type, prepared, extras, lock, last),
+      options.signal,
+    );
+  }
+
+  /**
+   * A create under the held lock: one look at everything stored (every
+   * area and the ledger) gives the next seq, and retention reuses it:
+   * under the held lock nothing changes but what this call does.
+   * `known` is an inventory already taken under this hold, or what the
+   * last create knew (see #inventory).
+   */
+  async #createLocked(
+    type: CheckpointType,
+    prepared: Prepared,
+    extras: Pick<CheckpointHeader, "label" | "meta" | "operationId">,
+    lock: Lock,
+    known?: Inventory | LastCreate,
+  ): Promise<CheckpointRef> {
+    const inventory = known && "items" in known
+      ? known
+      : await this.#inventory(lock, known);
+    const seq = seqAfter(inventory);
+    return await JournalBatch.run(this.#journal, async (journal) => {
+      const ref = await this.#write(
+        type,
+        seq,
+        prepared,
+        extras,
+        lock,
+        journal,
+      );
+      await this.#afterCreate(ref, inventory, lock, journal);
+      return ref;
+    });
+  }
+
+  /**
+   * A create when this manager's last create was the last hold of the
+   * agent lock, as it is for an agent that is the only writer of its
+   * checkpoints. That hold predicts this one's seq and fence (the fence
+   * of the next hold is one more, when no one else held the lock in
+   * between), so the file is written before the lock is taken, and the
+   * lock is taken and the prediction checked while the file is synced,
+   * which is time spent waiting on the device anyway (fs/'s
+   * beforeCommit). The file is published only if the prediction holds,
+   * under the lock, as any create publishes. If it does not, the temp
+   * file is removed and this returns the lock, still held, with the
+   * inventory taken under it, for the caller to write the file again, or
+   * nothing if the lock was taken: it is not waited for there (someone
+   * else holding it means the prediction failed anyway), since a wait
+   * inside the write could wait on a write to the same file (fs/ runs
+   * those one after another) by a create of this process that holds it.
+   */
+  async #createAhead(
+    type: CheckpointType,
+    { payload, body }: WholePrepared,
+    extras: Pick<CheckpointHeader, "label" | "meta" | "operationId">,
+    last: LastCreate,
+    signal: AbortSignal | undefined,
+  ): Promise<
+    { ref: CheckpointRef } | { lock?: Lock; inventory?: Inventory }
+  > {
+    const seq = last.seq + 1;
+    const fence = last.fence + 1;
+    const header = this.#header(type, seq, payload, await body.sha256, extras, {
+      fence,
+    });
+    let lock: Lock | undefined;
+    let inventory: Inventory | undefined;
+    let stored: StoredCheckpoint;
+    try {
+      // Only the file store leaves a #last behind.
+      stored = await (this.#store as FileCheckpointStore).put(
+        { id: header.id, seq, type },
+        body.withHeader(encodeHeader(header)),
+        {
+          fence,
+          ...(signal ? { signal } : {}),
+          beforeCommit: async () => {
+            lock ??= await this.#tryAcquire();
+            if (!lock) throw new Mispredicted();
+            inventory = await this.#inventory(lock, last);
+            if (lock.fence !== fence || seqAfter(inventory) !== seq) {
+              throw new Mispredicted();
+            }
+            lock.signal.throwIfAborted();
+          },
+        },
+      );
+    } catch (err) {
+      if (err instanceof Mispredicted) {
+        return lock && inventory ? { lock, inventory } : {};
+      }
+      await lock?.release();
+      throw err;
+    }
+    try {
+      const ref = await JournalBatch.run(this.#journal, async (journal) => {
+        const ref = await this.#created(stored, header, journal);
+        await this.#afterCreate(ref, inventory!, lock!, journal);
         return ref;
       });
-    }, options.signal);
+      return { ref };
+    } finally {
+      await lock!.release();
+    }
+  }
+
+  /**
+   * After a create's file is in place, under the same hold: clears the
+   * restore counts (a routine checkpoint proves the agent healthy),
+   * applies retention, and remembers what this hold knows for the next
+   * create.
+   */
+  async #afterCreate(
+    ref: CheckpointRef,
+    inventory: Inventory,
+    lock: Lock,
+    journal: JournalBatch,
+  ): Promise<void> {
+    if (ref.type !== "routine") await this.#markers.compact();
+    else if (await this.#markers.clearCounts()) {
+      journal.append("healthy", { id: ref.id });
+    }
+    const known = {
+      items: [...inventory.items, liveItemOf(ref)],
+      operations: inventory.operations,
+    };
+    const trash = this.#retention.auto
+      ? (await this.#prune(false, ref.id, known, journal)).trash
+      : known.items.filter((i) => i.area === "trash");
+    if (trash && this.#store instanceof FileCheckpointStore) {
+      this.#last = { fence: lock.fence, seq: ref.seq, trash };
+    }
   }
 
   #checkType(type: CheckpointType): void {
@@ -414,7 +591,23 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     return await this.#options.collect();
   }
 
-  async #encode(state: S): Promise<Awaited<ReturnType<typeof encodePayload>>> {
+  /**
+   * Validates, serialises, checks and hashes a state. `extras` are the
+   * header fields known now (or their longest form), to leave room for
+   * the header in front of the payload.
+   *
+   * The check for what JSON cannot hold (a walk of the whole state, a
+   * third of the cost of serialising it) runs after the serialisation,
+   * while the payload is hashed off this thread, instead of before both.
+   * That is safe: a cycle or a bigint makes JSON.stringify throw, and the
+   * serialiser names it; what JSON would drop or mangle the check finds
+   * before anything is stored.
+   */
+  async #encode(
+    state: S,
+    extras: Pick<CheckpointHeader, "label" | "meta" | "operationId">,
+    checkFirst = false,
+  ): Promise<Prepared> {
     const verdict = await this.#validate(state);
     if (!verdict.ok) {
       throw new CheckpointError(
@@ -422,56 +615,167 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
         { code: "invalid_state", agentId: this.#agentId, operation: "create" },
       );
     }
-    return await encodePayload(state, {
+    const fileStore = this.#store instanceof FileCheckpointStore;
+    const room = headerRoom(this.#agentId, extras);
+    // Only the file store is known to keep nothing of the bytes it is
+    // given, so only its buffers are reused.
+    const scratch = fileStore ? this.#scratch : undefined;
+    this.#scratch = undefined;
+    const encoded = await encodeChunks(state, {
       encoding: this.#options.encoding ?? "json",
       autoGzipBytes: this.#options.autoGzipBytes ?? 1_048_576,
       maxBytes: this.#maxBytes,
       agentId: this.#agentId,
+      check: false,
+      room,
+      ...(scratch ? { scratch } : {}),
+      // The file store can rewrite a file's start (for the header) and
+      // keeps nothing of what it writes.
+      ...(fileStore ? { stream: { room, drop: true } } : {}),
     });
+    const check = () => checkSerializable(state, this.#agentId);
+    if (isStreamed(encoded)) {
+      // Being serialised as it is written: the check waits for the write,
+      // and runs while the file is synced, unless asked for first.
+      if (checkFirst) {
+        try {
+          check();
+        } catch (err) {
+          encoded.cancel(err);
+          throw err;
+        }
+      }
+      return {
+        kind: "streamed",
+        payload: encoded,
+        room,
+        ...(checkFirst ? {} : { check }),
+      };
+    }
+    const prepared: Prepared = {
+      kind: "whole",
+      payload: encoded,
+      body: fileBody(encoded, room, fileStore),
+    };
+    try {
+      check();
+    } catch (err) {
+      this.#recycle(prepared);
+      throw err;
+    }
+    return prepared;
+  }
+
+  /**
+   * Done with a prepared payload: keeps the buffer it was encoded into
+   * for the next, or stops a streamed one that was not written.
+   */
+  #recycle(prepared: Prepared): void {
+    if (prepared.kind === "streamed") {
+      prepared.payload.cancel(new Error("not written"));
+      return;
+    }
+    const scratch = prepared.body.scratch;
+    if (this.#store instanceof FileCheckpointStore && scratch) {
+      this.#scratch = scratch;
+    }
   }
 
   /** Writes one checkpoint file under the held lock and journals it. */
   async #write(
     type: CheckpointType,
     seq: number,
-    payload: Awaited<ReturnType<typeof encodePayload>>,
+    prepared: Prepared,
     extras: Pick<CheckpointHeader, "label" | "meta" | "operationId">,
     lock: Lock,
-    journal?: PendingAppends,
+    journal: JournalSink = this.#journal,
   ): Promise<CheckpointRef> {
-    const id = formatCheckpointId(seq, type);
-    const header: CheckpointHeader = {
+    if (prepared.kind === "streamed") {
+      const { payload, room, check } = prepared;
+      let header: CheckpointHeader | undefined;
+      // Only the file store is given a streamed payload.
+      const stored = await (this.#store as FileCheckpointStore).put(
+        { id: formatCheckpointId(seq, type), seq, type },
+        payload.stream,
+        {
+          fence: lock.fence,
+          signal: lock.signal,
+          rewriteStart: () => {
+            const { size, sha256, stateBytes } = payload.result();
+            header = this.#header(
+              type,
+              seq,
+              { encoding: payload.encoding, size, stateBytes },
+              sha256,
+              extras,
+              lock,
+            );
+            return encodeHeaderPadded(header, room);
+          },
+          ...(check ? { beforeCommit: check } : {}),
+        },
+      );
+      return await this.#created(stored, header!, journal);
+    }
+    const { payload, body } = prepared;
+    const header = this.#header(
+      type,
+      seq,
+      payload,
+      await body.sha256,
+      extras,
+      lock,
+    );
+    const stored = await this.#store.put(
+      { id: header.id, seq, type },
+      body.withHeader(encodeHeader(header)),
+      { fence: lock.fence, signal: lock.signal },
+    );
+    return await this.#created(stored, header, journal);
+  }
+
+  /** The header of a new checkpoint. */
+  #header(
+    type: CheckpointType,
+    seq: number,
+    payload: Pick<PayloadChunks, "encoding" | "size" | "stateBytes">,
+    sha256: string,
+    extras: Pick<CheckpointHeader, "label" | "meta" | "operationId">,
+    lock: { fence: number },
+  ): CheckpointHeader {
+    return {
       format: CHECKPOINT_FORMAT,
       agentId: this.#agentId,
-      id,
+      id: formatCheckpointId(seq, type),
       type,
       seq,
       createdAt: new Date(this.#clock.now()).toISOString(),
       stateVersion: this.#stateVersion,
       encoding: payload.encoding,
       size: payload.size,
-      sha256: payload.sha256,
+      sha256,
       stateBytes: payload.stateBytes,
       ...extras,
       fence: lock.fence,
     };
-    const stream = fileData(encodeHeader(header), payload.chunks);
-    const stored = await this.#store.put({ id, seq, type }, stream, {
-      fence: lock.fence,
-      signal: lock.signal,
-    });
+  }
+
+  /** The ref of a checkpoint just stored, cached and journaled. */
+  async #created(
+    stored: StoredCheckpoint,
+    header: CheckpointHeader,
+    journal: JournalSink,
+  ): Promise<CheckpointRef> {
     const ref = refOf(stored, header);
-    this.#refs.set(id, ref);
-    const event = {
-      id,
-      seq,
-      type,
+    this.#refs.set(ref.id, ref);
+    await journal.append("create", {
+      id: ref.id,
+      seq: ref.seq,
+      type: ref.type,
       bytes: ref.bytes,
       sha256: ref.sha256,
-      ...(extras.operationId ? { operationId: extras.operationId } : {}),
-    };
-    if (journal) journal.append("create", event);
-    else await this.#journal.append("create", event);
+      ...(ref.operationId ? { operationId: ref.operationId } : {}),
+    });
     return ref;
   }
 
@@ -480,10 +784,25 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     return seqAfter(await this.#inventory());
   }
 
-  /** Everything stored, in every area, and the ledger, read at once. */
-  async #inventory(): Promise<Inventory> {
+  /**
+   * Everything stored, in every area, and the ledger. With the `lock`
+   * held and `last`, what the last create of this manager left, the trash
+   * comes from `last` when that create's hold was the one before this
+   * (see #last) instead of from a listing.
+   */
+  async #inventory(lock?: Lock, last?: LastCreate): Promise<Inventory> {
+    const trash = last && lock && lock.fence === last.fence + 1
+      ? last.trash
+      : undefined;
     const [items, operations] = await Promise.all([
-      this.#store.list(),
+      trash
+        ? Promise.all([
+          this.#store.list("live"),
+          this.#store.list("quarantine"),
+        ]).then(([live, quarantine]) =>
+          [...live, ...quarantine, ...trash].sort((x, y) => x.seq - y.seq)
+        )
+        : this.#store.list(),
       this.#ledger.all(),
     ]);
     return { items, operations };
@@ -493,18 +812,42 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     fn: (lock: Lock) => Promise<T>,
     signal?: AbortSignal,
   ): Promise<T> {
+    const lock = await this.#acquire(signal);
+    try {
+      return await fn(lock);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Takes the agent lock, waiting for it. */
+  async #acquire(signal?: AbortSignal): Promise<Lock> {
+    return await acquireLock(this.#lockName, await this.#lockOptions(signal));
+  }
+
+  /** Takes the agent lock if it is free; `undefined` if it is held. */
+  async #tryAcquire(): Promise<Lock | undefined> {
+    const options = { ...await this.#lockOptions(), timeout: 0 };
+    return (await tryAcquireLock(this.#lockName, options)) ?? undefined;
+  }
+
+  get #lockName(): string {
+    return `checkpoint.${this.#agentId}`;
+  }
+
+  async #lockOptions(signal?: AbortSignal): Promise<LockOptions> {
     if (!this.#dirReady) {
       await ensureDir(this.#dir);
       this.#dirReady = true;
     }
-    return await withLock(`checkpoint.${this.#agentId}`, fn, {
+    return {
       root: this.#root,
       timeout: this.#options.lockTimeout ?? 30_000,
       clock: this.#clock,
       purpose: `checkpoints of agent ${this.#agentId}`,
       ...(this.#options.lockKind ? { kind: this.#options.lockKind } : {}),
       ...(signal ? { signal } : {}),
-    });
+    };
   }
 
   // ---------------------------------------------------------------- read
@@ -639,11 +982,19 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     return { ref, state: verdict.value };
   }
 
-  /** Reads a file, checks length and checksum, decodes its JSON text. */
-  async #readText(
+  /**
+   * Reads a file, checks its length and checksum, and decodes and parses
+   * its JSON. Memory: the file's bytes are freed before the text is
+   * parsed (at most two big copies, text and state, at a time), except
+   * for a small plain-JSON payload, which is parsed while it is hashed
+   * off this thread: JSON.parse is pure, so parsing bytes not yet
+   * verified is safe, and no verdict is given (nor migration or
+   * validation run) before the checksum has passed.
+   */
+  async #readParsed(
     item: StoredCheckpoint,
     signal?: AbortSignal,
-  ): Promise<{ header: CheckpointHeader; text: string }> {
+  ): Promise<{ header: CheckpointHeader; state: unknown }> {
     let bytes: Uint8Array;
     try {
       // The JSON limit plus the header: a gzip'd payload is smaller still.
@@ -661,7 +1012,7 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
       }
       throw err;
     }
-    const { header, payload } = checkFile(bytes, this.#expect(item));
+    const { header, payload } = checkLength(bytes, this.#expect(item));
     if (header.stateBytes > this.#maxBytes) {
       throw new CheckFailure(
         "truncated",
@@ -669,15 +1020,35 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
         false,
       );
     }
-    const text = await decodePayload(header, payload);
-    // Free the file's bytes now instead of at some later collection: the
-    // parse that follows needs room for the text and the state, and a
-    // third big copy is what makes a large restore's peak. Only bytes the
-    // file store read fresh for this call are ours to detach.
-    if (this.#store instanceof FileCheckpointStore) {
-      (bytes.buffer as ArrayBuffer).transfer(0);
+    // Free the file's bytes as soon as they are not needed instead of at
+    // some later collection: for a large payload, the parse needs room
+    // for the text and the state, and a third big copy is what makes a
+    // large restore's peak. Only bytes the file store read fresh for this
+    // call are ours to detach.
+    const free = () => {
+      if (this.#store instanceof FileCheckpointStore) {
+        (bytes.buffer as ArrayBuffer).transfer(0);
+      }
+    };
+    if (
+      header.encoding === "json" && payload.byteLength <= SINGLE_WRITE_BYTES
+    ) {
+      const sha256 = sha256HexAside(payload);
+      let parsed: { state: unknown } | { error: unknown };
+      try {
+        parsed = { state: parseState(await decodePayload(header, payload)) };
+      } catch (error) {
+        parsed = { error };
+      }
+      checkSha256(header, await sha256);
+      free();
+      if ("error" in parsed) throw parsed.error;
+      return { header, state: parsed.state };
     }
-    return { header, text };
+    checkSha256(header, sha256Hex(payload));
+    const text = await decodePayload(header, payload);
+    free();
+    return { header, state: parseState(text) };
   }
 
   /** Reads, checks, decodes, parses and migrates; no validation. */
@@ -685,10 +1056,8 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     item: StoredCheckpoint,
     signal?: AbortSignal,
   ): Promise<{ ref: CheckpointRef; state: unknown }> {
-    // The file's bytes are freed inside #readText before the text is
-    // parsed: at most two big copies (text and state) at a time.
-    const { header, text } = await this.#readText(item, signal);
-    let state = parseState(text);
+    const { header, state: parsed } = await this.#readParsed(item, signal);
+    let state = parsed;
     const from = header.stateVersion;
     if (from > this.#stateVersion) {
       throw new CheckFailure(
@@ -902,9 +1271,6 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
       failed?: { item: StoredCheckpoint; failure: CheckFailure };
     }
   > {
-    // The restore counts are read alongside the listing, not after it.
-    const markersLoad = this.#markers.load();
-    markersLoad.catch(() => {}); // awaited below unless returning early
     let candidates = (await this.#store.list("live")).reverse();
     if (wanted) {
       candidates = candidates.slice(
@@ -918,8 +1284,8 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     const item = candidates[0];
     if (!item) return {};
     options.signal?.throwIfAborted();
-    const markers = await markersLoad;
-    if (this.#poisoned(markers, item, wanted)) return {};
+    const marks = this.#markers.load();
+    if (this.#poisoned(marks, item, wanted)) return {};
     let loaded: { ref: CheckpointRef; state: S };
     try {
       loaded = await this.#load(item, options.signal);
@@ -930,12 +1296,12 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
       if (isNotFound(err)) return {};
       throw err;
     }
-    return await this.#counted(item, loaded, []);
+    return await this.#counted(item, loaded, [], marks);
   }
 
   /** Why `item` is poisoned, if it is and was not asked for by name. */
   #poisoned(
-    markers: Awaited<ReturnType<RestoreMarkers["load"]>>,
+    markers: RestoreMarks,
     item: StoredCheckpoint,
     wanted: string | undefined,
   ): CheckFailure | undefined {
@@ -964,19 +1330,35 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     item: StoredCheckpoint,
     loaded: { ref: CheckpointRef; state: S },
     skipped: SkippedCheckpoint[],
+    unlocked?: LoadedMarks,
   ): Promise<RestoreResult<S>> {
-    // The count and the journal line are separate files: written at once.
-    await this.#markers.record(
+    // Without the lock, the marks read before the checks will do: a fold
+    // since then makes this line count for nothing, as it would if it
+    // had come just before the fold. Under the lock they are read again:
+    // this very restore may have poisoned another checkpoint (a fold).
+    const { count, foldDue } = await this.#markers.record(
       item.id,
       this.#clock.now(),
-      (restores) =>
-        this.#journal.append("restore", {
-          id: item.id,
-          seq: item.seq,
-          skipped: skipped.length,
-          restores,
-        }),
+      unlocked,
     );
+    await this.#journal.append("restore", {
+      id: item.id,
+      seq: item.seq,
+      skipped: skipped.length,
+      restores: count,
+    });
+    if (foldDue) {
+      // Restores alone never fold the log (creates do): now and then one
+      // does, if the lock is free this instant.
+      const lock = unlocked ? await this.#tryAcquire() : undefined;
+      if (lock || !unlocked) {
+        try {
+          await this.#markers.compact();
+        } finally {
+          await lock?.release();
+        }
+      }
+    }
     return { state: loaded.state, ref: loaded.ref, skipped };
   }
 
@@ -1011,7 +1393,7 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
       if (options.type) {
         candidates = candidates.filter((c) => c.type === options.type);
       }
-      const markers = await this.#markers.load();
+      const markers = this.#markers.load();
       const skipped: SkippedCheckpoint[] = [];
       const tried: TriedCheckpoint[] = [];
       for (const item of candidates) {
@@ -1055,13 +1437,14 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     item: StoredCheckpoint,
     failure: CheckFailure,
     alreadyPoisoned: boolean,
+    journal: JournalSink = this.#journal,
   ): Promise<string> {
     const now = this.#clock.now();
     if (failure.kind === "poisoned") {
       if (!alreadyPoisoned) {
-        const count = (await this.#markers.load()).counts[item.id]?.count ?? 0;
+        const count = this.#markers.load().counts[item.id]?.count ?? 0;
         await this.#markers.poison(item.id, now, count);
-        await this.#journal.append("poisoned", {
+        await journal.append("poisoned", {
           id: item.id,
           reason: failure.message,
         });
@@ -1082,7 +1465,7 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
       },
     });
     this.#refs.delete(item.id);
-    await this.#journal.append("quarantine", {
+    await journal.append("quarantine", {
       id: item.id,
       reason: failure.message,
       path: moved.location,
@@ -1217,7 +1600,7 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
    */
   async prune(options: { dryRun?: boolean } = {}): Promise<RetentionPlan> {
     if (options.dryRun) return await this.plan();
-    return await this.#locked(() => this.#prune(true));
+    return (await this.#locked(() => this.#prune(true))).plan;
   }
 
   /**
@@ -1230,15 +1613,8 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     explicit: boolean,
     knownValid?: string,
     known?: Inventory,
-    journal?: PendingAppends,
-  ): Promise<RetentionPlan> {
-    const append = (
-      event: "trash" | "prune",
-      fields: Omit<JournalEvent, "at" | "event">,
-    ) =>
-      journal
-        ? (journal.append(event, fields), Promise.resolve())
-        : this.#journal.append(event, fields);
+    journal: JournalSink = this.#journal,
+  ): Promise<{ plan: RetentionPlan; trash?: StoredCheckpoint[] }> {
     const { refs, items, broken } = await this.#scan(known?.items);
     const plan = planRetention(
       await this.#candidates(refs, knownValid, known?.operations),
@@ -1257,30 +1633,34 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
         await this.#store.move(item, "trash", { at: now, durable: false }),
       );
       this.#refs.delete(item.id);
-      await append("trash", {
+      await journal.append("trash", {
         id: item.id,
         reason: decision.reasons.join("; "),
       });
     }
     for (const { item, failure } of broken) {
-      await this.#setAside(item, failure, false);
+      await this.#setAside(item, failure, false, journal);
     }
+    const trash = known &&
+      [...known.items.filter((i) => i.area === "trash"), ...trashed].sort(
+        (x, y) => x.seq - y.seq,
+      );
     const purged = await this.#purge(
       this.#retention.trashTtlMs,
-      known &&
-        [...known.items.filter((i) => i.area === "trash"), ...trashed].sort(
-          (x, y) => x.seq - y.seq,
-        ),
+      trash,
+      journal,
     );
     if (explicit || plan.trash.length > 0 || purged.length > 0) {
-      await append("prune", {
+      await journal.append("prune", {
         kept: plan.keep.length,
         trashed: plan.trash,
-        purged,
+        purged: purged.map((i) => i.id),
         quarantined: broken.map((b) => b.item.id),
       });
     }
-    return plan;
+    if (!trash) return { plan };
+    const gone = new Set(purged);
+    return { plan, trash: trash.filter((i) => !gone.has(i)) };
   }
 
   async #candidates(
@@ -1328,16 +1708,19 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
   async #purge(
     olderThanMs: number,
     known?: StoredCheckpoint[],
-  ): Promise<string[]> {
+    journal: JournalSink = this.#journal,
+  ): Promise<StoredCheckpoint[]> {
     if (!Number.isFinite(olderThanMs)) return [];
     const now = this.#clock.now();
-    const purged: string[] = [];
+    const purged: StoredCheckpoint[] = [];
     for (const item of known ?? await this.#store.list("trash")) {
       if (now - (item.trashedAt ?? 0) < olderThanMs) continue;
       await this.#store.delete(item);
-      purged.push(item.id);
+      purged.push(item);
     }
-    if (purged.length > 0) await this.#journal.append("purge", { ids: purged });
+    if (purged.length > 0) {
+      await journal.append("purge", { ids: purged.map((i) => i.id) });
+    }
     return purged;
   }
 
@@ -1369,7 +1752,7 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
         { code: "invalid_option", agentId: this.#agentId, operation: "purge" },
       );
     }
-    return await this.#locked(() => this.#purge(olderThan));
+    return (await this.#locked(() => this.#purge(olderThan))).map((i) => i.id);
   }
 
   /**
@@ -1457,7 +1840,14 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
    */
   async beginOperation(name: string, state?: S): Promise<CheckpointOperation> {
     validateName(name, "operation name");
-    const payload = await this.#encode(await this.#stateFor(state, "begin"));
+    const payload = await this.#encode(
+      await this.#stateFor(state, "begin"),
+      // Its id comes with its seq, under the lock: room for the longest.
+      { operationId: `op-${Number.MAX_SAFE_INTEGER}` },
+      // Checked first: a refused state must not leave an open operation.
+      true,
+    );
+    using _ = { [Symbol.dispose]: () => this.#recycle(payload) };
     const ref = await this.#locked(async (lock) => {
       const seq = await this.#nextSeq();
       const operationId = `op-${String(seq).padStart(12, "0")}`;
@@ -1996,6 +2386,45 @@ function refOf(
   };
 }
 
+/** A state ready to store: its payload held whole, or being streamed. */
+type Prepared = WholePrepared | StreamedPrepared;
+
+/** A payload held whole: laid out, its hash under way, its state checked. */
+interface WholePrepared {
+  kind: "whole";
+  payload: PayloadChunks;
+  body: FileBody;
+}
+
+/** A payload serialised as it is written (see encodeChunks). */
+interface StreamedPrepared {
+  kind: "streamed";
+  payload: StreamedPayload;
+  /** The bytes kept for the header line. */
+  room: number;
+  /** The check for what JSON cannot hold, when it runs at the write. */
+  check?: () => void;
+}
+
+/** What a create knew at the end of its hold of the agent lock. */
+interface LastCreate {
+  /** The fence of that hold. */
+  fence: number;
+  /** The seq it wrote. */
+  seq: number;
+  /** The trash as it left it. */
+  trash: StoredCheckpoint[];
+}
+
+/** A create's prediction of its seq and fence failed: write again. */
+class Mispredicted extends CheckpointError {
+  constructor() {
+    super("the agent lock was held by another since the last create", {
+      code: "mispredicted",
+    });
+  }
+}
+
 /** Everything one agent has stored, as listed under its lock. */
 interface Inventory {
   /** Every area's items, lowest seq first. */
@@ -2026,84 +2455,56 @@ function liveItemOf(ref: CheckpointRef): StoredCheckpoint {
   };
 }
 
+/** Where journal lines go: the journal itself, or a call's batch. */
+interface JournalSink {
+  append(
+    event: JournalEventKind,
+    fields: Omit<JournalEvent, "at" | "event">,
+  ): void | Promise<void>;
+}
+
 /**
- * Journal lines of one locked call, appended without waiting for each
- * (fs/ appends to one path in call order, so their order stands) and all
- * settled before the call returns, so before the lock is released.
+ * Journal lines of one locked call, collected in order and appended with
+ * one write when the call ends, so before the lock is released. A call
+ * that fails still writes the lines of what it did.
  */
-class PendingAppends {
+class JournalBatch implements JournalSink {
   readonly #journal: Journal;
-  #pending: Promise<void>[] = [];
+  readonly #lines: JournalEvent[] = [];
 
   private constructor(journal: Journal) {
     this.#journal = journal;
   }
 
-  /** Runs `fn`, then waits for every line it appended. */
+  /** Runs `fn`, then appends every line it added. */
   static async run<T>(
     journal: Journal,
-    fn: (pending: PendingAppends) => Promise<T>,
+    fn: (batch: JournalBatch) => Promise<T>,
   ): Promise<T> {
-    const pending = new PendingAppends(journal);
+    const batch = new JournalBatch(journal);
+    let result: T;
     try {
-      const result = await fn(pending);
-      await pending.settle();
-      return result;
+      result = await fn(batch);
     } catch (err) {
-      await Promise.allSettled(pending.#pending);
+      // The first failure is the one to see.
+      await batch.#flush().catch(() => {});
       throw err;
     }
+    await batch.#flush();
+    return result;
   }
 
-  /** Starts appending one line. */
+  /** Adds one line, timed now. */
   append(
     event: JournalEventKind,
     fields: Omit<JournalEvent, "at" | "event">,
   ): void {
-    const line = this.#journal.append(event, fields);
-    line.catch(() => {}); // reported by settle()
-    this.#pending.push(line);
+    this.#lines.push(this.#journal.record(event, fields));
   }
 
-  /** Waits for every line started so far; throws the first failure. */
-  async settle(): Promise<void> {
-    const lines = this.#pending;
-    this.#pending = [];
-    await Promise.all(lines);
+  #flush(): Promise<void> {
+    return this.#journal.appendAll(this.#lines.splice(0));
   }
-}
-
-/** Up to this size a checkpoint file is built in memory and written whole. */
-const SINGLE_WRITE_BYTES = 8_388_608;
-
-/**
- * A checkpoint file's bytes for the store: one buffer for a small payload
- * (one write call; the copy is cheap), else a stream that hands the chunks
- * over one at a time and drops each once taken, so a large payload is
- * never held twice. Empties `chunks`.
- */
-function fileData(
-  head: Uint8Array,
-  chunks: Uint8Array[],
-): Uint8Array | ReadableStream<Uint8Array> {
-  const all = [head, ...chunks.splice(0)];
-  const size = all.reduce((n, c) => n + c.byteLength, 0);
-  if (size <= SINGLE_WRITE_BYTES) {
-    const bytes = new Uint8Array(size);
-    let at = 0;
-    for (const chunk of all) {
-      bytes.set(chunk, at);
-      at += chunk.byteLength;
-    }
-    return bytes;
-  }
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      const next = all.shift();
-      if (next) controller.enqueue(next);
-      else controller.close();
-    },
-  }, { highWaterMark: 0 });
 }
 
 /** Whether `item` is the one a resolved id (or `#<seq>`) names. */

@@ -13,7 +13,7 @@
  *
  * Files live under `<root>/checkpoints/<agentId>/`: `<type>/<seq>.ckpt`,
  * `trash/`, `quarantine/`, `journal.jsonl`, `operations.json`,
- * `restores.json` and `metrics.jsonl`.
+ * `restores.json` with `restores.jsonl` (restore counts) and `metrics.jsonl`.
  *
  * @example Save, damage, and restore past the damage
  * ```ts

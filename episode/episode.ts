@@ -13,7 +13,7 @@ import {
   readJson,
   writeJson,
 } from "../fs/mod.ts";
-import { type Lock, tryAcquireLock } from "../lock/mod.ts";
+import { inspectLock, type Lock, tryAcquireLock } from "../lock/mod.ts";
 import { RecoveryManager, redactSecrets } from "../recovery/mod.ts";
 import type { EpisodeConfig } from "./config.ts";
 import { EpisodeError } from "./errors.ts";
@@ -332,10 +332,24 @@ export class Episode implements AsyncDisposable {
       });
     }
     await ensureDir(this.#dir);
-    this.#lock = await tryAcquireLock(`episode.${this.id}`.slice(0, 128), {
+    const lockName = `episode.${this.id}`.slice(0, 128);
+    const lockOptions = {
       root: this.#config.root,
       purpose: `episode ${this.id}`,
-    });
+    };
+    this.#lock = await tryAcquireLock(lockName, lockOptions);
+    // A lock a killed run left half-made turns stale after lock/'s short
+    // grace: wait that out; a live holder means another copy runs.
+    if (
+      !this.#lock &&
+      (await inspectLock(lockName, { root: this.#config.root }))?.holder !==
+        "alive"
+    ) {
+      this.#lock = await tryAcquireLock(lockName, {
+        ...lockOptions,
+        timeout: 5_000,
+      });
+    }
     if (!this.#lock) {
       throw new EpisodeError(
         `Episode "${this.id}" is already running in another process (lock ${this.#config.root}/locks/); see "sturdy episode status ${this.id}"`,

@@ -79,6 +79,16 @@ export interface CreateTempOptions {
    * @default {true}
    */
   lock?: boolean;
+  /**
+   * Runs once every byte is in the temp, while the temp is synced; if it
+   * throws, the temp is removed and its error thrown.
+   */
+  beforeCommit?: () => void | Promise<void>;
+  /**
+   * Bytes that overwrite the start of the temp once all of the data is
+   * in it, before it is synced.
+   */
+  rewriteStart?: () => Uint8Array | Promise<Uint8Array>;
 }
 
 /** Options of {@linkcode atomicWrite}. */
@@ -93,6 +103,10 @@ export interface AtomicWriteOptions {
   mode?: number;
   /** The public call, for error messages. @default {"write"} */
   operation?: string;
+  /** As for {@linkcode CreateTempOptions.beforeCommit}. */
+  beforeCommit?: () => void | Promise<void>;
+  /** As for {@linkcode CreateTempOptions.rewriteStart}. */
+  rewriteStart?: () => Uint8Array | Promise<Uint8Array>;
 }
 
 const WINDOWS = Deno.build.os === "windows";
@@ -196,6 +210,9 @@ async function stageTemp(
     const size = data instanceof Uint8Array
       ? (await writeAll(handle, data, site), data.length)
       : await copyStream(handle, data, site, options.signal);
+    if (options.rewriteStart) {
+      await rewriteStart(handle, await options.rewriteStart(), size, site);
+    }
     const info = await handle.stat();
     // nlink is null on Windows, where an open file cannot be removed.
     if (created && !checkName && info.nlink === 0) throw new TempLost();
@@ -223,10 +240,26 @@ async function stageTemp(
     ) {
       await fs.chmod(temp, options.mode);
     }
-    if (options.durability !== "none") {
+    // The caller's last step runs while the data is flushed (the fsync
+    // waits on the device, not on this thread), and the temp is published
+    // only if it succeeds.
+    const syncing = options.durability !== "none"
+      ? handle.syncData()
+      : undefined;
+    syncing?.catch(() => {}); // awaited below
+    let refused: { error: unknown } | undefined;
+    if (options.beforeCommit) {
       try {
-        await handle.syncData();
+        await options.beforeCommit();
       } catch (err) {
+        refused = { error: err };
+      }
+    }
+    if (syncing) {
+      try {
+        await syncing;
+      } catch (err) {
+        if (refused) throw refused.error;
         throw writeFailure(
           "sync_failed",
           operation,
@@ -238,6 +271,7 @@ async function stageTemp(
         );
       }
     }
+    if (refused) throw refused.error;
     if (!created) await close();
     return { path: temp, close };
   } catch (err) {
@@ -246,6 +280,33 @@ async function stageTemp(
     await close().catch(() => {}); // already failing
     throw err;
   }
+}
+
+/** A file handle that can move its position (Deno's files can). */
+interface Seekable extends FileHandle {
+  seek(offset: number, whence: Deno.SeekMode): Promise<number>;
+}
+
+/** Overwrites the first bytes of a file just written (`size` bytes long). */
+async function rewriteStart(
+  handle: FileHandle,
+  bytes: Uint8Array,
+  size: number,
+  site: { operation: string; path: string },
+): Promise<void> {
+  const seekable = handle as Partial<Seekable>;
+  if (typeof seekable.seek !== "function" || bytes.length > size) {
+    throw writeFailure(
+      "invalid_data",
+      site.operation,
+      site.path,
+      bytes.length > size
+        ? `the bytes to rewrite its start with (${bytes.length}) are more than were written (${size}); the target was left unchanged`
+        : "its file system cannot seek, so its start cannot be rewritten; the target was left unchanged",
+    );
+  }
+  await (handle as Seekable).seek(0, Deno.SeekMode.Start);
+  await writeAll(handle, bytes, site);
 }
 
 /**
@@ -404,7 +465,11 @@ export async function atomicWrite(
   if (options.backup && info?.isFile) {
     await writeBackup(fs, target, tempOptions);
   }
-  const temp = await createTemp(fs, target, data, tempOptions);
+  const temp = await createTemp(fs, target, data, {
+    ...tempOptions,
+    ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}),
+    ...(options.rewriteStart ? { rewriteStart: options.rewriteStart } : {}),
+  });
   await publish(fs, temp, target, attempt.commit);
   if (durability !== "durable") return;
   try {

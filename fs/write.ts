@@ -60,6 +60,33 @@ export interface WriteOptions extends IoOptions {
    * @default {false}
    */
   coalesce?: boolean;
+  /**
+   * A last step before the new content replaces the file (a check, or
+   * taking a lock the replace must happen under): it runs once every
+   * byte is in the temp file, while that file is synced, so work that
+   * takes about as long as the fsync costs no time; the replace waits for
+   * both. If it throws, the file is left unchanged, the temp removed, and
+   * the call rejects with its error (a `SturdyError` as it is, anything
+   * else as the cause of a `FileWriteError`), without retrying; the call
+   * never settles before it has. An attempt that is retried for another
+   * reason runs it again. It runs inside the write, so it must not wait
+   * for another write to the same path from this process.
+   *
+   * @default {undefined} (nothing)
+   */
+  beforeCommit?: () => void | Promise<void>;
+  /**
+   * Bytes that overwrite the start of the file once all of the data is
+   * written, before it is synced: for a header only known at the end,
+   * such as a length or a checksum of what follows, so the data can be
+   * streamed as it is made. Called once per attempt, after the last
+   * chunk; the bytes must not be more than were written (the rest is
+   * kept). Needs a file system whose files can seek (Deno's can);
+   * otherwise the call fails with code `invalid_data`.
+   *
+   * @default {undefined} (the data as given)
+   */
+  rewriteStart?: () => Uint8Array | Promise<Uint8Array>;
 }
 
 /** Options of {@linkcode writeJson}. */
@@ -94,12 +121,28 @@ async function write(
   const key = resolve(path);
   const fs = options?.fs ?? denoFileSystem;
   const now = (options?.clock ?? systemClock).now();
+  // A refusal is final: remembered here, so no retry policy retries it.
+  const refusals = new WeakSet<object>();
+  const check = options?.beforeCommit;
   const atomic = {
     operation,
     durability: options?.durability ?? "durable",
     symlinks: options?.symlinks ?? "follow",
     backup: options?.backup ?? false,
     ...(options?.mode === undefined ? {} : { mode: options.mode }),
+    ...(options?.rewriteStart ? { rewriteStart: options.rewriteStart } : {}),
+    ...(check
+      ? {
+        beforeCommit: async () => {
+          try {
+            await check();
+          } catch (err) {
+            if (err !== null && typeof err === "object") refusals.add(err);
+            throw err;
+          }
+        },
+      }
+      : {}),
   };
   await writeQueue.run(key, async () => {
     await sweepIfDue(fs, dirname(key), now);
@@ -110,7 +153,9 @@ async function write(
       options,
       guardAttempts(
         (attempt) => atomicWrite(attempt, path, data(), atomic),
-        alsoFatal,
+        (err) =>
+          (err !== null && typeof err === "object" && refusals.has(err)) ||
+          (alsoFatal?.(err) ?? false),
       ),
     );
   }, options?.coalesce ?? false);

@@ -65,6 +65,7 @@
 // work in the process would go on. A blocking step also holds the event
 // loop for its 5-200 µs.
 
+import { join } from "node:path";
 import { formatDuration, sleep, SturdyError } from "../retry/mod.ts";
 import type { Clock } from "../retry/mod.ts";
 import type {
@@ -315,6 +316,7 @@ export class DirBackend implements LockBackend {
 
   /** Every "dir" lock under the root. */
   async list(): Promise<LockInfo[]> {
+    await this.#sweepGraveyards();
     const names = await lockNames(this.#root, ".lock");
     const infos = await Promise.all(names.map((n) => this.inspect(n)));
     return infos.filter((i): i is LockInfo => i !== null);
@@ -368,6 +370,26 @@ export class DirBackend implements LockBackend {
       return await fn();
     } finally {
       file.close();
+    }
+  }
+
+  // A graveyard is a lock directory already renamed away from its name, so
+  // nobody can use it any more; one is left behind only by a process killed
+  // between the rename and the removal. Listing locks clears them.
+  async #sweepGraveyards(): Promise<void> {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(locksDir(this.#root)));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return;
+      throw err;
+    }
+    for (const entry of entries) {
+      if (entry.isDirectory && /\.lock\.stale-[a-z0-9]+$/.test(entry.name)) {
+        await Deno.remove(join(locksDir(this.#root), entry.name), {
+          recursive: true,
+        }).catch(() => {});
+      }
     }
   }
 

@@ -16,7 +16,7 @@ import {
   remove,
   writeJson,
 } from "../fs/mod.ts";
-import { type Lock, tryAcquireLock } from "../lock/mod.ts";
+import { inspectLock, type Lock, tryAcquireLock } from "../lock/mod.ts";
 import type { RetentionPlan } from "../checkpoint/mod.ts";
 import { decideRecovery } from "./decide.ts";
 import { RecoveryError, TaskFailedError } from "./errors.ts";
@@ -378,11 +378,19 @@ export class RecoveryManager {
 
   async #acquire(taskId: string, operation: string): Promise<Lock | null> {
     if (!this.#lock) return null;
-    const lock = await tryAcquireLock(taskId, {
+    const options = {
       root: this.#paths.dir,
       purpose: `recovery task ${taskId}`,
-    });
+    };
+    let lock = await tryAcquireLock(taskId, options);
     if (lock) return lock;
+    // A lock a killed process left half-made (no owner record yet) turns
+    // stale after lock/'s short grace: wait that out; a live holder, no.
+    const info = await inspectLock(taskId, { root: this.#paths.dir });
+    if (info?.holder !== "alive") {
+      lock = await tryAcquireLock(taskId, { ...options, timeout: 5_000 });
+      if (lock) return lock;
+    }
     throw new RecoveryError(
       `Cannot ${operation} task "${taskId}": another process is running it (lock ${this.#paths.dir}/locks/${taskId}.lock); wait for it, or check it with "sturdy lock status"`,
       { code: "task_busy", taskId, operation },
@@ -396,6 +404,7 @@ export class RecoveryManager {
     let resumeManual: Escalation | undefined;
     if (found) {
       run.state = found;
+      if (FINAL.has(found.status)) await this.#ensureLogged(run);
       if (found.status === "succeeded" || found.status === "skipped") {
         await this.#dropSnapshot(run); // a crash may have kept it
         return this.#replay(run);
@@ -460,6 +469,34 @@ export class RecoveryManager {
       }
       throw err;
     }
+  }
+
+  // The state is saved before the terminal log line; a process killed in
+  // between leaves the line out. The next execute writes it, so statistics
+  // still count that ending exactly once.
+  async #ensureLogged<T>(run: Run<T>): Promise<void> {
+    const { state } = run;
+    const log = await this.readLog(run.taskId);
+    if (
+      log.some((r) =>
+        r.execution === state.executions && r.event === state.status
+      )
+    ) return;
+    await this.#log(run, {
+      event: state.status as
+        | "succeeded"
+        | "failed"
+        | "skipped"
+        | "rolled_back"
+        | "escalated",
+      status: state.status,
+      attempts: state.attemptsMade,
+      strategy: strategyText(state.strategy),
+      recovered: state.status === "succeeded" &&
+        state.firstFailureAt !== undefined,
+      durationMs: (state.finishedAt ?? state.updatedAt) - state.startedAt,
+      note: "recorded late: the process stopped before logging it",
+    });
   }
 
   #fresh<T>(run: Run<T>, now: number): void {

@@ -6,6 +6,11 @@
 //   _create_child.ts <root> step <from> <n>    create one version, SIGKILL
 //                                              itself just before step n
 //   _create_child.ts <root> burst <from> <k>   create k versions, then exit
+// With `warm` after count's or step's arguments, the child first creates
+// version <from> without counting, and counts (or kills) the create of
+// <from>+1: a manager's second create, which writes its file before it
+// takes the agent lock (it knows its seq from the first), where a first
+// create takes the lock first.
 // It prints `ready` once the manager is open, `ack <version> <seq>` after
 // each create returns, and in count mode `steps <n>` at the end.
 //
@@ -16,6 +21,7 @@
 // caller inject.
 
 const [root, mode, fromText, nText] = Deno.args;
+const warm = Deno.args.includes("warm");
 const encoder = new TextEncoder();
 
 function say(line: string): void {
@@ -118,10 +124,12 @@ const creates = mode === "random"
   ? Infinity
   : mode === "burst"
   ? Number(nText)
+  : warm
+  ? 2
   : 1;
 for (let i = 0; i < creates; i++, version++) {
   const state = await stateFor(version);
-  counting = mode === "count" || mode === "step";
+  counting = (mode === "count" || mode === "step") && i === creates - 1;
   const ref = await checkpoints.create("routine", { state });
   counting = false;
   say(`ack ${version} ${ref.seq}`);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { openCheckpoints } from "../../checkpoint/mod.ts";
 import { checkState } from "./_crash_state.ts";
+import { inTempDir } from "../_helpers/temp_dir.ts";
 
 const CHILD = new URL("./_create_child.ts", import.meta.url).pathname;
 const PER_CHILD = 15;
@@ -103,4 +104,110 @@ Deno.test("create() from two processes at once gets distinct, ordered sequence n
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+// A manager whose last create was the last hold of the agent lock writes
+// its next file before taking the lock, predicting its seq and fence;
+// these check that prediction against every way it can fail in one
+// process (the two-process case is the test above).
+
+/** Every file under `dir`, as paths relative to it. */
+function filesUnder(dir: string): string[] {
+  const found: string[] = [];
+  const walk = (at: string, prefix: string) => {
+    for (const entry of Deno.readDirSync(at)) {
+      if (entry.isDirectory) {
+        walk(`${at}/${entry.name}`, `${prefix}${entry.name}/`);
+      } else found.push(`${prefix}${entry.name}`);
+    }
+  };
+  walk(dir, "");
+  return found.sort();
+}
+
+Deno.test("creates in one process, on one manager or two, interleave without waiting on each other and keep seqs distinct", async () => {
+  await inTempDir(async (root) => {
+    await using one = await openCheckpoints<number>({
+      agentId: "a",
+      root,
+      retention: { auto: false },
+      lockTimeout: 5_000,
+    });
+    await using two = await openCheckpoints<number>({
+      agentId: "a",
+      root,
+      retention: { auto: false },
+      lockTimeout: 5_000,
+    });
+    await one.create("routine", { state: 0 }); // `one` predicts from here
+    const started = Date.now();
+    const refs = await Promise.all([
+      one.create("routine", { state: 1 }),
+      one.create("routine", { state: 2 }),
+      two.create("routine", { state: 3 }),
+      one.create("recovery", { state: 4 }),
+      two.create("routine", { state: 5 }),
+    ]);
+    // A create that waited for the lock inside its own write, behind a
+    // write of the same file, would wait out the lock timeout.
+    assert.ok(Date.now() - started < 4_000, "a create waited on another");
+    assert.deepEqual(
+      refs.map((r) => r.seq).sort((x, y) => x - y),
+      [2, 3, 4, 5, 6],
+    );
+    for (const ref of refs) {
+      const { state } = await one.restore(ref);
+      assert.equal(state, [1, 2, 3, 4, 5][refs.indexOf(ref)]);
+    }
+    // Then alternately: each manager's prediction fails after the other
+    // created, and it writes again under the lock.
+    for (let i = 0; i < 4; i++) {
+      const a = await one.create("routine", { state: 10 + i });
+      const b = await two.create("routine", { state: 20 + i });
+      assert.equal(b.seq, a.seq + 1);
+      assert.equal((await two.restore(a)).state, 10 + i);
+      assert.equal((await one.restore(b)).state, 20 + i);
+    }
+    // Nothing left behind: no temp file, no lock held.
+    const dir = `${root}/checkpoints/a`;
+    assert.deepEqual(
+      filesUnder(dir).filter((f) =>
+        !/^(routine|recovery)\/\d{12}\.ckpt$/.test(f)
+      ),
+      ["journal.jsonl", "restores.json", "restores.jsonl"],
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(`${root}/locks`)].map((e) => e.name).filter((n) =>
+        !n.endsWith(".fence")
+      ),
+      [],
+      "the agent lock is free",
+    );
+    assert.deepEqual((await one.verify()).problems, []);
+    const creates = (await one.journal()).filter((e) => e.event === "create");
+    assert.deepEqual(
+      creates.map((e) => e.seq),
+      Array.from({ length: 14 }, (_, i) => i + 1),
+      "one create line per checkpoint, in seq order",
+    );
+  });
+});
+
+Deno.test("a refused state on a manager's second create writes nothing and takes no lock", async () => {
+  await inTempDir(async (root) => {
+    await using cp = await openCheckpoints<unknown>({ agentId: "a", root });
+    await cp.create("routine", { state: 1 });
+    const before = filesUnder(root);
+    const fence = () =>
+      Deno.readTextFileSync(`${root}/locks/checkpoint.a.fence`);
+    const fenceBefore = fence();
+    const err = await cp.create("routine", { state: { f: () => 1 } })
+      .catch((e) => e);
+    assert.equal(err.code, "invalid_state");
+    assert.match(err.message, /"\/f" is a function/);
+    assert.deepEqual(filesUnder(root), before);
+    assert.equal(fence(), fenceBefore, "the lock was not taken");
+    // The prediction still holds for the next create.
+    assert.equal((await cp.create("routine", { state: 2 })).seq, 2);
+  });
 });

@@ -1,8 +1,9 @@
 // Crash harness for CheckpointManager.create(): a child creates
 // checkpoints of versioned, checksummed states and dies by SIGKILL, just
 // before every file-system step of a create (lock, store, journal,
-// retention: _create_child.ts wraps Deno's API) and at random times. After
-// each kill:
+// retention: _create_child.ts wraps Deno's API), of a manager's first
+// create (which takes the lock first) and of its second (which writes its
+// file first), and at random times. After each kill:
 // - no checkpoint verifies while holding wrong data: every state that
 //   passes the manager's checks is exactly the state written for its
 //   version (checked against an independent checksum in the state);
@@ -127,8 +128,11 @@ async function check(
   return refs[0]?.seq ?? 0;
 }
 
-/** Kills a child before step n of a create, for each n in `ns`, in one root. */
-async function stepWorker(ns: number[]): Promise<number> {
+/**
+ * Kills a child before step n of a create, for each n in `ns`, in one
+ * root; with `warm`, of the child's second create (see _create_child.ts).
+ */
+async function stepWorker(ns: number[], warm = false): Promise<number> {
   const root = await Deno.makeTempDir({ prefix: "sturdy-ckpt-crash-" });
   try {
     // Two checkpoints first, so retention and the previous-one check
@@ -140,8 +144,13 @@ async function stepWorker(ns: number[]): Promise<number> {
     let kills = 0;
     let seq = await check(root, last);
     for (const n of ns) {
-      const out = await runChild(root, ["step", String(version), String(n)]);
-      version++;
+      const out = await runChild(root, [
+        "step",
+        String(version),
+        String(n),
+        ...(warm ? ["warm"] : []),
+      ]);
+      version += warm ? 2 : 1;
       if (out.killed) kills++;
       // Not killed only when this create took fewer than n steps.
       else assert.ok(out.steps! < n, `survived step ${n} of ${out.steps}`);
@@ -189,22 +198,30 @@ Deno.test({
 }, async () => {
   // How many steps a create takes (16 or so: lock, temp file, write,
   // fsync, rename, directory fsync, journal, retention, unlock), counted
-  // with checkpoints already there so retention has work to do.
+  // with checkpoints already there so retention has work to do: a first
+  // create (lock first) and a second one (file first, see
+  // _create_child.ts).
   const probe = await Deno.makeTempDir({ prefix: "sturdy-ckpt-crash-" });
   await runChild(probe, ["burst", "1", "3"]);
   const { steps } = await runChild(probe, ["count", "4"]);
+  const { steps: warmSteps } = await runChild(probe, ["count", "5", "warm"]);
   await Deno.remove(probe, { recursive: true });
   assert.ok(steps! >= 5, `only ${steps} file-system steps counted`);
-  // Step counts differ a little between creates: go a few past. Two roots
-  // share the sweep and three more take random kills, all at once: the
-  // children mostly wait on fsync.
-  const all = Array.from({ length: steps! + 3 }, (_, i) => i + 1);
-  const [odd, even, ...random] = await Promise.all([
-    stepWorker(all.filter((n) => n % 2 === 1)),
-    stepWorker(all.filter((n) => n % 2 === 0)),
+  assert.ok(warmSteps! >= 5, `only ${warmSteps} file-system steps counted`);
+  // Step counts differ a little between creates: go a few past. Four
+  // roots share the sweeps and three more take random kills, all at once:
+  // the children mostly wait on fsync.
+  const upTo = (n: number) => Array.from({ length: n + 3 }, (_, i) => i + 1);
+  const cold = upTo(steps!);
+  const warm = upTo(warmSteps!);
+  const [odd, even, warmOdd, warmEven, ...random] = await Promise.all([
+    stepWorker(cold.filter((n) => n % 2 === 1)),
+    stepWorker(cold.filter((n) => n % 2 === 0)),
+    stepWorker(warm.filter((n) => n % 2 === 1), true),
+    stepWorker(warm.filter((n) => n % 2 === 0), true),
     ...[0, 1, 2].map((w) => randomWorker(RANDOM_KILLS, w * 20)),
   ]);
-  const stepKills = odd! + even!;
+  const stepKills = odd! + even! + warmOdd! + warmEven!;
   const randomKills = random.reduce((a, b) => a + b, 0);
   assert.equal(randomKills, 3 * RANDOM_KILLS);
   assert.ok(

@@ -129,6 +129,89 @@ Deno.test("create() refuses a state above maxBytes with code too_large", async (
   });
 });
 
+Deno.test("a state past 8 MiB of JSON is written as it is serialised, its header filled in at the end", async () => {
+  await inTempDir(async (root) => {
+    await using cp = await openCheckpoints<unknown>({
+      agentId: "big",
+      root,
+      maxBytes: 32 << 20,
+    });
+    // ~12 MiB of JSON, with multi-byte characters across chunk edges.
+    const items = Array.from({ length: 120_000 }, (_, i) => ({
+      i,
+      s: "é".repeat(40) + i,
+    }));
+    const state = { step: 1, items };
+    const ref = await cp.create("routine", { state });
+    assert.equal(
+      ref.stateBytes,
+      new TextEncoder().encode(JSON.stringify(state)).length,
+    );
+    assert.ok(ref.bytes > 8 << 20);
+    const bytes = await Deno.readFile(ref.path);
+    const end = bytes.indexOf(10);
+    const line = new TextDecoder().decode(bytes.subarray(0, end));
+    // The header line keeps the room it was given: spaces after the JSON.
+    assert.match(line, /\} +$/);
+    assert.equal(JSON.parse(line).sha256, ref.sha256);
+    assert.equal(bytes.length - end - 1, ref.bytes);
+    assert.deepEqual((await cp.verify()).problems, []);
+    const restored = await cp.restore();
+    assert.equal(JSON.stringify(restored.state), JSON.stringify(state));
+    // A flipped payload byte is still caught.
+    await flipByte(ref.path, 1_000_000);
+    const after = await cp.restore().catch((e) => e);
+    assert.ok(after instanceof NoValidCheckpointError);
+    assert.match(after.message, /checksum mismatch/);
+  });
+});
+
+Deno.test("a state past 8 MiB that is refused or too large leaves nothing behind", async () => {
+  await inTempDir(async (root) => {
+    const items = Array.from({ length: 120_000 }, (_, i) => ({
+      i,
+      s: "x".repeat(80),
+    }));
+    await using cp = await openCheckpoints<unknown>({
+      agentId: "big",
+      root,
+      maxBytes: 32 << 20,
+    });
+    const first = await cp.create("routine", { state: { items } });
+    // A function at the very end: found only once everything is written.
+    const err = await cp.create("routine", {
+      state: { items, tail: { f: () => 1 } },
+    }).catch((e) => e);
+    assert.ok(err instanceof CheckpointError);
+    assert.equal(err.code, "invalid_state");
+    assert.match(err.message, /"\/tail\/f" is a function/);
+    const opErr = await cp.beginOperation("op", {
+      items,
+      tail: { n: NaN },
+    }).catch((e) => e);
+    assert.equal(opErr.code, "invalid_state");
+    assert.deepEqual(await cp.listOperations(), []);
+    await using small = await openCheckpoints<unknown>({
+      agentId: "big",
+      root,
+      maxBytes: 10 << 20,
+    });
+    await assert.rejects(small.create("routine", { state: { items } }), {
+      code: "too_large",
+    });
+    assert.deepEqual((await cp.list()).map((r) => r.id), [first.id]);
+    assert.deepEqual(
+      [...Deno.readDirSync(join(cp.dir, "routine"))].map((e) => e.name),
+      ["000000000001.ckpt"],
+      "no temp file is left",
+    );
+    assert.equal(
+      (await cp.create("routine", { state: { items } })).seq,
+      2,
+    );
+  });
+});
+
 Deno.test("create() takes the state from collect() when none is given", async () => {
   await inTempDir(async (root) => {
     await using cp = await openCheckpoints({
@@ -535,6 +618,7 @@ Deno.test("read() runs every check restore runs but changes nothing: no quaranti
     assert.deepEqual(applied, []);
     assert.equal(await Deno.readTextFile(cp.journalPath), journal);
     assert.equal(await exists(join(cp.dir, "restores.json")), false);
+    assert.equal(await exists(join(cp.dir, "restores.jsonl")), false);
 
     const failures: Array<[string, (path: string) => Promise<void>, RegExp]> = [
       ["corrupt_checkpoint", (p) => truncateBy(p, 2), /truncated/],

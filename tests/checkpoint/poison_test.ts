@@ -100,3 +100,105 @@ Deno.test("poisonAfter must be a positive whole number", () => {
     code: "invalid_option",
   });
 });
+
+Deno.test("restore counts from before the count log (restores.json alone) still count", async () => {
+  await inTempDir(async (root) => {
+    await using cp = await openCheckpoints<number>({
+      agentId: "a",
+      root,
+      poisonAfter: 3,
+    });
+    const ref = await cp.create("recovery", { state: 1 });
+    // As an earlier version left it: counts in restores.json, no epoch.
+    await Deno.writeTextFile(
+      `${cp.dir}/restores.json`,
+      JSON.stringify({
+        format: "sturdy.restores/1",
+        counts: { [ref.id]: { count: 2, firstAt: 1, lastAt: 2 } },
+        poisoned: {},
+      }),
+    );
+    assert.equal((await cp.restore()).state, 1); // the third
+    const err = await cp.restore().catch((e) => e);
+    assert.ok(err instanceof NoValidCheckpointError);
+    assert.match(err.message, /poisoned: restored 3 times/);
+  });
+});
+
+Deno.test("a restore appends one count line; a healthy sign folds them away, and a torn or foreign line counts for nothing", async () => {
+  await inTempDir(async (root) => {
+    await using cp = await openCheckpoints<number>({
+      agentId: "a",
+      root,
+      poisonAfter: 3,
+    });
+    const ref = await cp.create("recovery", { state: 1 });
+    const log = `${cp.dir}/restores.jsonl`;
+    await cp.restore();
+    await cp.restore();
+    const lines = (await Deno.readTextFile(log)).trimEnd().split("\n");
+    assert.equal(lines.length, 2);
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l).id),
+      [ref.id, ref.id],
+    );
+    assert.equal(
+      await exists(`${cp.dir}/restores.json`),
+      false,
+      "a restore writes no file but its line",
+    );
+    // A torn line (a crash mid-append) and a line of another epoch.
+    await Deno.writeTextFile(
+      log,
+      JSON.stringify({ epoch: "other", id: ref.id, at: 1 }) + "\n" +
+        '{"epoch":"","id":"' + ref.id,
+      { append: true },
+    );
+    assert.equal((await cp.restore()).state, 1, "still the third restore");
+    assert.ok(
+      (await cp.restore().catch((e) => e)) instanceof NoValidCheckpointError,
+    );
+    // Healthy: counts and log folded into a new base; poisoned stays.
+    await cp.markHealthy();
+    assert.equal(await exists(log), false);
+    const base = JSON.parse(await Deno.readTextFile(`${cp.dir}/restores.json`));
+    assert.deepEqual(base.counts, {});
+    assert.ok(base.poisoned[ref.id]);
+    assert.match(base.epoch, /^[0-9a-f]{16}$/);
+    // Lines written against the old epoch (by a restore racing the fold)
+    // do not count under the new one.
+    const other = await cp.create("recovery", { state: 2 });
+    await Deno.writeTextFile(
+      log,
+      [1, 2, 3].map((at) => JSON.stringify({ epoch: "", id: other.id, at }))
+        .join("\n") + "\n",
+    );
+    assert.equal((await cp.restore()).state, 2);
+  });
+});
+
+Deno.test("a count log grown large is folded by a restore, keeping every count", async () => {
+  await inTempDir(async (root) => {
+    await using cp = await openCheckpoints<number>({
+      agentId: "a",
+      root,
+      poisonAfter: 1_000_000,
+    });
+    const ref = await cp.create("recovery", { state: 1 });
+    const line = JSON.stringify({ epoch: "", id: ref.id, at: 1 }) + "\n";
+    await Deno.writeTextFile(
+      `${cp.dir}/restores.jsonl`,
+      line.repeat(Math.ceil(70_000 / line.length)),
+    );
+    const before = Math.ceil(70_000 / line.length);
+    await cp.restore();
+    const log = await Deno.readTextFile(`${cp.dir}/restores.jsonl`).catch(
+      () => "",
+    );
+    assert.ok(log.length < 1_000, "folded");
+    const base = JSON.parse(await Deno.readTextFile(`${cp.dir}/restores.json`));
+    assert.equal(base.counts[ref.id].count, before + 1);
+    const events = await cp.journal();
+    assert.equal(events.at(-1)!.restores, before + 1);
+  });
+});

@@ -187,7 +187,14 @@ Deno.test("kill -9 of the runner at random points, then --resume: every task don
         // Once its success is on record, a task never starts again.
         const log = await recovery.readLog(`k.${id}`);
         const success = log.findIndex((r) => r.event === "succeeded");
-        assert.equal(log.slice(success + 1).length, 0, `round ${round} ${id}`);
+        assert.ok(success >= 0, `round ${round} ${id}: success not logged`);
+        assert.equal(
+          log.slice(success + 1).length,
+          0,
+          `round ${round} ${id}: ${
+            log.map((r) => `${r.execution}:${r.event}`).join(" ")
+          }\n${resumed.stdout}`,
+        );
         if (done > 1) {
           // Only possible when the kill fell between the command's exit
           // and the record of its success: that run was never recorded.

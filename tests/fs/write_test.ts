@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   denoFileSystem,
   type FileSystem,
+  FileWriteError,
   writeBytes,
   writeJson,
   writeStream,
@@ -162,6 +163,150 @@ Deno.test("the write recipe runs its steps in order", () =>
     ]);
     const temp = fs.calls.find((c) => c.startsWith("open "))!.slice(5);
     assert.ok(isTempName(temp.split("/").pop()!));
+  }));
+
+Deno.test("beforeCommit runs while the temp is synced, before the rename", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    await Deno.writeTextFile(path, "old");
+    const fs = faultFs(denoFileSystem, []);
+    let seen: string[] = [];
+    let done = false;
+    await writeText(path, "new", {
+      fs,
+      beforeCommit: async () => {
+        // The new content is complete in the temp, the target untouched,
+        // and the rename waits.
+        seen = fs.calls.map((c) => c.split(" ")[0]!);
+        const temp = names(dir).find((n) => isTempName(n))!;
+        assert.equal(Deno.readTextFileSync(`${dir}/${temp}`), "new");
+        await new Promise((r) => setTimeout(r, 20));
+        assert.equal(Deno.readTextFileSync(path), "old");
+        done = true;
+      },
+    });
+    assert.ok(done);
+    // The fsync is under way (started) when the hook runs.
+    assert.equal(seen.at(-1), "syncData");
+    const ops = fs.calls.map((c) => c.split(" ")[0]);
+    assert.ok(ops.indexOf("rename") >= seen.length);
+    assert.equal(await Deno.readTextFile(path), "new");
+  }));
+
+Deno.test("beforeCommit that throws leaves the file unchanged and is not retried", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    await Deno.writeTextFile(path, "old");
+    for (const durability of ["durable", "none"] as const) {
+      let runs = 0;
+      const refusal = new Error("not this content");
+      const err = await writeText(path, "new", {
+        durability,
+        // Even a policy that retries everything does not retry a refusal.
+        retry: { maxAttempts: 3, minTimeout: 1, isRetriable: () => true },
+        beforeCommit: async () => {
+          runs++;
+          await Promise.resolve();
+          throw refusal;
+        },
+      }).catch((e) => e);
+      assert.equal(runs, 1, durability);
+      assert.equal(err.code, "io_error");
+      assert.equal(
+        err.cause,
+        refusal,
+        "anything but a SturdyError is the cause",
+      );
+      assert.equal(await Deno.readTextFile(path), "old");
+      assert.deepEqual(names(dir), ["a.txt"], "the temp is removed");
+    }
+    // A SturdyError is passed through as it is.
+    const typed = await writeText(path, "new", {
+      beforeCommit: () => {
+        throw new FileWriteError("refused", { code: "refused" });
+      },
+    }).catch((e) => e);
+    assert.ok(typed instanceof FileWriteError);
+    assert.equal(typed.code, "refused");
+    assert.equal(await Deno.readTextFile(path), "old");
+  }));
+
+Deno.test("beforeCommit runs again when an attempt is retried for another reason", () =>
+  withDir(async (dir) => {
+    let runs = 0;
+    let settled = 0;
+    const beforeCommit = async () => {
+      runs++;
+      await new Promise((r) => setTimeout(r, 5));
+      settled++;
+    };
+    // A failed write: that attempt never got as far.
+    const fs = faultFs(denoFileSystem, [
+      { op: "write", nth: 1, error: () => osError("EAGAIN") },
+    ]);
+    await writeBytes(`${dir}/a.bin`, new Uint8Array([1]), {
+      fs,
+      ...fast,
+      beforeCommit,
+    });
+    assert.equal(runs, 1);
+    assert.equal(settled, 1);
+    // A failed rename: each attempt ran it, and it had settled.
+    const fs2 = faultFs(denoFileSystem, [
+      { op: "rename", nth: 1, error: () => osError("EBUSY") },
+    ]);
+    await writeBytes(`${dir}/b.bin`, new Uint8Array([1]), {
+      fs: fs2,
+      ...fast,
+      beforeCommit,
+    });
+    assert.equal(runs, 3);
+    assert.equal(settled, 3);
+    // A failed open: the attempt never got as far.
+    const fs3 = faultFs(denoFileSystem, [
+      {
+        op: "open",
+        path: /sturdy-tmp$/,
+        nth: 1,
+        error: () => osError("EMFILE"),
+      },
+    ]);
+    await writeBytes(`${dir}/c.bin`, new Uint8Array([1]), {
+      fs: fs3,
+      ...fast,
+      beforeCommit,
+    });
+    assert.equal(runs, 4);
+    assert.deepEqual(names(dir), ["a.bin", "b.bin", "c.bin"]);
+  }));
+
+Deno.test("rewriteStart overwrites the start once the stream is written, before the sync", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    const fs = faultFs(denoFileSystem, []);
+    let seen = 0;
+    const body = new Blob(["????:", "streamed ", "body"]).stream();
+    await writeStream(path, body, {
+      fs,
+      rewriteStart: () => {
+        // Called after the last chunk, with the length known.
+        seen = fs.calls.filter((c) => c.startsWith("write ")).length;
+        return new TextEncoder().encode("0014");
+      },
+    });
+    assert.equal(await Deno.readTextFile(path), "0014:streamed body");
+    assert.equal(seen, 3);
+    const ops = fs.calls.map((c) => c.split(" ")[0]);
+    assert.ok(ops.lastIndexOf("write") < ops.indexOf("syncData"));
+    // More bytes than were written is refused, and nothing changes.
+    await assert.rejects(
+      writeText(path, "ab", {
+        rewriteStart: () => new TextEncoder().encode("abc"),
+      }),
+      { code: "invalid_data" },
+    );
+    assert.equal(await Deno.readTextFile(path), "0014:streamed body");
+    assert.deepEqual(names(dir), ["a.txt"]);
   }));
 
 Deno.test("symlinks: follow writes through the link and keeps it", () =>
