@@ -18,7 +18,7 @@ import {
 } from "../fs/mod.ts";
 import { inspectLock, type Lock, tryAcquireLock } from "../lock/mod.ts";
 import type { RetentionPlan } from "../checkpoint/mod.ts";
-import { decideRecovery } from "./decide.ts";
+import { decideRecovery, type Decision } from "./decide.ts";
 import { RecoveryError, TaskFailedError } from "./errors.ts";
 import {
   type Escalation,
@@ -716,19 +716,7 @@ export class RecoveryManager {
     const hasRollbackSource = (options.files?.length ?? 0) > 0 ||
       options.checkpoint !== undefined;
     for (;;) {
-      const d = decideRecovery({
-        error: err,
-        strategy: run.strategy,
-        rules: run.rules,
-        step: state.step,
-        rule: state.rule,
-        attemptsMade: state.attemptsMade,
-        policy: run.policy,
-        state,
-        ...(run.previousDelay !== undefined
-          ? { previousDelay: run.previousDelay }
-          : {}),
-      });
+      const d = decideNext(run, err);
       state.step = d.step;
       if (run.strategy === "auto") state.rule = d.rule;
       if (d.action === "stop") {
@@ -887,15 +875,7 @@ export class RecoveryManager {
     const next = await this.#manual(run, esc);
     if (next !== "timeout") return next;
     state.step++;
-    const more = decideRecovery({
-      error: err,
-      strategy: run.strategy,
-      rules: run.rules,
-      step: state.step,
-      rule: state.rule,
-      attemptsMade: state.attemptsMade,
-      policy: run.policy,
-    });
+    const more = decideNext(run, err);
     if (more.action !== "stop") return "continue";
     await this.#writeEscalation(run, "escalation");
     return await this.#end(run, "escalated");
@@ -1757,4 +1737,22 @@ async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
     new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
   ]);
   clearTimeout(timer);
+}
+
+// The decision for a failure, from where the task's chain stands.
+function decideNext<T>(run: Run<T>, err: unknown): Decision {
+  const { state } = run;
+  return decideRecovery({
+    error: err,
+    strategy: run.strategy,
+    rules: run.rules,
+    step: state.step,
+    rule: state.rule,
+    attemptsMade: state.attemptsMade,
+    policy: run.policy,
+    state,
+    ...(run.previousDelay !== undefined
+      ? { previousDelay: run.previousDelay }
+      : {}),
+  });
 }
