@@ -7,12 +7,11 @@
 // restore, keep or count.
 //
 // The lines of one call (a create's create, healthy, trash and prune
-// events) are appended together with one write (_append.ts), in the order
+// events) are appended together with one write (fs/'s appendJsonlBatch), in the order
 // they happened.
 
-import { isNotFound, readJsonl } from "../fs/mod.ts";
+import { appendJsonlBatch, isNotFound, readJsonl } from "../fs/mod.ts";
 import type { Clock } from "../retry/mod.ts";
-import { appendRecords } from "./_append.ts";
 
 /** The kinds of journal events. */
 export type JournalEventKind =
@@ -86,11 +85,9 @@ export class Journal {
    * an event that must survive a power cut.
    */
   async appendAll(records: readonly JournalEvent[]): Promise<void> {
-    await appendRecords(
-      this.#path,
-      records,
-      records.some((r) => SYNCED.has(r.event)),
-    );
+    await appendJsonlBatch(this.#path, records, {
+      durability: records.some((r) => SYNCED.has(r.event)) ? "durable" : "none",
+    });
   }
 
   /** Reads the journal, oldest first; the newest `limit` when given. */

@@ -11,7 +11,7 @@
 
 import { isNotFound, readJson, writeJson } from "../fs/mod.ts";
 import type { OperationOutcome, OperationRecord } from "./types.ts";
-import { readSmallSync } from "./_append.ts";
+import { readSmallSync } from "./_read_small.ts";
 
 const FORMAT = "sturdy.operations/1";
 /** Completed operations remembered (open ones are always kept). */
@@ -32,7 +32,7 @@ export class OperationLedger {
 
   /**
    * Every recorded operation, oldest first. Read with synchronous calls
-   * (a create reads it under the agent lock; see _append.ts for why);
+   * (a create reads it under the agent lock; see _read_small.ts for why);
    * anything but a missing or well-formed file goes to fs/'s readJson,
    * which retries and reports a typed error.
    */

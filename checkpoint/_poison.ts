@@ -35,8 +35,8 @@
 // - Old files: a base without `epoch` (written before the log existed) is
 //   read as epoch "" and counts lines written against it the same way.
 
-import { writeJson } from "../fs/mod.ts";
-import { appendRecords, parseLines, readSmallSync } from "./_append.ts";
+import { appendJsonl, writeJson } from "../fs/mod.ts";
+import { parseLines, readSmallSync } from "./_read_small.ts";
 
 const FORMAT = "sturdy.restores/1";
 
@@ -140,7 +140,7 @@ export class RestoreMarkers {
     marks: LoadedMarks = this.load(),
   ): Promise<{ count: number; foldDue: boolean }> {
     const line = { epoch: marks.epoch, id, at: now };
-    await appendRecords(this.#log, [line], false);
+    await appendJsonl(this.#log, line, { durability: "none" });
     return {
       count: (marks.counts[id]?.count ?? 0) + 1,
       foldDue: marks.logBytes > FOLD_LOG_BYTES,

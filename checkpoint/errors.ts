@@ -52,14 +52,8 @@ export class CheckpointError extends SturdyError {
    * @param options The code and context.
    */
   constructor(message: string, options: CheckpointErrorOptions) {
-    super(message, {
-      code: options.code,
-      ...("cause" in options ? { cause: options.cause } : {}),
-      ...(options.path !== undefined ? { path: options.path } : {}),
-      ...(options.operation !== undefined
-        ? { operation: options.operation }
-        : {}),
-    });
+    // Its extra fields (agent, task, rule) are kept below, not by the base.
+    super(message, options);
     this.agentId = options.agentId;
     this.checkpointId = options.checkpointId;
   }

@@ -20,10 +20,10 @@ import { writeJson } from "../fs/mod.ts";
 import { formatDuration, validateName } from "../retry/mod.ts";
 import { CliError, UsageError } from "./_cli_error.ts";
 import {
-  closest,
   type CommandContext,
   GLOBAL_HELP,
   parseCommandArgs,
+  pickSubcommand,
 } from "./_context.ts";
 import { ExitCode } from "./_exit_codes.ts";
 import { FlagReader } from "./_flags.ts";
@@ -139,32 +139,14 @@ export async function checkpointCommand(
     ctx.io.stdout(CHECKPOINT_HELP + "\n");
     return ExitCode.ok;
   }
-  const [sub, agentArg, ...rest] = positionals;
-  if (sub === undefined) {
-    throw new UsageError(
-      "Missing the subcommand: create, list, latest, show, restore, verify, drift, plan or prune",
-      "checkpoint",
-    );
-  }
-  const spec = SUBCOMMANDS[sub];
-  if (spec === undefined) {
-    const near = closest(sub, Object.keys(SUBCOMMANDS));
-    throw new UsageError(
-      `Unknown subcommand "${sub}"${near ? `; did you mean "${near}"?` : ""}`,
-      "checkpoint",
-    );
-  }
-  for (const flag of Object.keys(CHECKPOINT_OPTIONS)) {
-    if (
-      values[flag as keyof typeof CHECKPOINT_OPTIONS] !== undefined &&
-      !spec.flags.includes(flag)
-    ) {
-      throw new UsageError(
-        `Option "--${flag}" does not apply to "sturdy checkpoint ${sub}"`,
-        "checkpoint",
-      );
-    }
-  }
+  const [subArg, agentArg, ...rest] = positionals;
+  const { sub, spec } = pickSubcommand(
+    "checkpoint",
+    subArg,
+    SUBCOMMANDS,
+    values,
+    Object.keys(CHECKPOINT_OPTIONS),
+  );
   if (agentArg === undefined) {
     throw new UsageError(
       `Missing the agent, e.g. sturdy checkpoint ${sub} planner`,

@@ -232,3 +232,64 @@ export function splitWrapped(
   }
   return { own: args, wrapped: [] };
 }
+
+/**
+ * Checks a command's subcommand: present, known (else "did you mean"), and
+ * given only the flags it takes. `specs` maps each subcommand to the flags
+ * (without `--`) it accepts; returns the subcommand and its spec.
+ */
+export function pickSubcommand<
+  S extends string,
+  T extends { readonly flags: readonly string[] },
+>(
+  command: string,
+  sub: string | undefined,
+  specs: Readonly<Record<S, T>>,
+  values: Readonly<Record<string, unknown>>,
+  ownFlags: readonly string[],
+): { sub: S; spec: T } {
+  const names = Object.keys(specs) as S[];
+  if (sub === undefined) {
+    throw new UsageError(
+      `Missing the subcommand: ${names.slice(0, -1).join(", ")} or ${
+        names.at(-1)
+      }`,
+      command,
+    );
+  }
+  if (!(names as string[]).includes(sub)) {
+    const near = closest(sub, names);
+    throw new UsageError(
+      `Unknown subcommand "${sub}"${near ? `; did you mean "${near}"?` : ""}`,
+      command,
+    );
+  }
+  const spec = specs[sub as S]!;
+  for (const flag of ownFlags) {
+    if (values[flag] !== undefined && !spec.flags.includes(flag)) {
+      throw new UsageError(
+        `Option "--${flag}" does not apply to "sturdy ${command} ${sub}"`,
+        command,
+      );
+    }
+  }
+  return { sub: sub as S, spec };
+}
+
+/**
+ * Joins what the generic split gave a command that takes a wrapped command
+ * after its own positionals (`lock NAME -- CMD`, `recover run TASK -- CMD`)
+ * and splits it again at the first `--`.
+ */
+export function splitAtDash(
+  own: string[],
+  wrapped: string[],
+): { before: string[]; command: string[]; dashed: boolean } {
+  const args = [...own, ...wrapped];
+  const dash = args.indexOf("--");
+  return dash === -1 ? { before: args, command: [], dashed: false } : {
+    before: args.slice(0, dash),
+    command: args.slice(dash + 1),
+    dashed: true,
+  };
+}

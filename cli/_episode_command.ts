@@ -7,7 +7,7 @@
 // 130/143 interrupted by SIGINT/SIGTERM (run again with --resume).
 
 import { join } from "node:path";
-import { isNotFound, readJson } from "../fs/mod.ts";
+import { isNotFound, listDir, readJson } from "../fs/mod.ts";
 import {
   type EpisodeConfig,
   EpisodeConfigError,
@@ -20,13 +20,12 @@ import {
   worstCaseBudget,
 } from "../episode/mod.ts";
 import { formatDuration, validateName } from "../retry/mod.ts";
-import { listDir } from "../fs/mod.ts";
 import { CliError, UsageError } from "./_cli_error.ts";
 import {
-  closest,
   type CommandContext,
   GLOBAL_HELP,
   parseCommandArgs,
+  pickSubcommand,
 } from "./_context.ts";
 import { ExitCode } from "./_exit_codes.ts";
 
@@ -76,7 +75,11 @@ export const EPISODE_OPTIONS = {
   root: { type: "string" },
 } as const;
 
-const SUBCOMMANDS = ["run", "status", "validate"];
+const SUBCOMMANDS = {
+  run: { flags: ["resume"] },
+  status: { flags: ["root"] },
+  validate: { flags: [] },
+} as const;
 
 /** Runs `sturdy episode`; returns the exit code. */
 export async function episodeCommand(
@@ -93,33 +96,17 @@ export async function episodeCommand(
     ctx.io.stdout(EPISODE_HELP + "\n");
     return ExitCode.ok;
   }
-  const [sub, arg, ...rest] = positionals;
-  if (sub === undefined || !SUBCOMMANDS.includes(sub)) {
-    const near = sub ? closest(sub, SUBCOMMANDS) : undefined;
-    throw new UsageError(
-      sub === undefined
-        ? "Missing the subcommand: run, status or validate"
-        : `Unknown subcommand "${sub}"${
-          near ? `; did you mean "${near}"?` : ""
-        }`,
-      "episode",
-    );
-  }
+  const [subArg, arg, ...rest] = positionals;
+  const { sub } = pickSubcommand(
+    "episode",
+    subArg,
+    SUBCOMMANDS,
+    values,
+    Object.keys(EPISODE_OPTIONS),
+  );
   if (rest.length > 0) {
     throw new UsageError(
       `Unexpected ${JSON.stringify(rest.join(" "))}`,
-      "episode",
-    );
-  }
-  if (values.resume && sub !== "run") {
-    throw new UsageError(
-      `Option "--resume" does not apply to "sturdy episode ${sub}"`,
-      "episode",
-    );
-  }
-  if (values.root !== undefined && sub !== "status") {
-    throw new UsageError(
-      `Option "--root" does not apply to "sturdy episode ${sub}"`,
       "episode",
     );
   }

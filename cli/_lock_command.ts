@@ -25,7 +25,12 @@ import {
 } from "../lock/mod.ts";
 import { formatDuration, validateName } from "../retry/mod.ts";
 import { CliError, UsageError } from "./_cli_error.ts";
-import { CommandContext, GLOBAL_HELP, parseCommandArgs } from "./_context.ts";
+import {
+  CommandContext,
+  GLOBAL_HELP,
+  parseCommandArgs,
+  splitAtDash,
+} from "./_context.ts";
 import { ExitCode } from "./_exit_codes.ts";
 import { FlagReader } from "./_flags.ts";
 import {
@@ -105,10 +110,7 @@ export async function lockCommand(
   wrapped: string[],
   ctx: CommandContext,
 ): Promise<number> {
-  const args = [...own, ...wrapped];
-  const dash = args.indexOf("--");
-  const before = dash === -1 ? args : args.slice(0, dash);
-  const command = dash === -1 ? [] : args.slice(dash + 1);
+  const { before, command, dashed } = splitAtDash(own, wrapped);
   const { values, positionals } = parseCommandArgs("lock", before, OPTIONS);
   // Rebuilt from every flag, in case some came after NAME.
   ctx = new CommandContext(values, ctx.io);
@@ -118,12 +120,12 @@ export async function lockCommand(
   }
   const flags = new FlagReader("lock");
   const [first, ...rest] = positionals;
-  if (dash === -1 && first === "status") {
+  if (!dashed && first === "status") {
     refuse(values, ["timeout", "ttl", "purpose", "kind", "force"], "status");
     if (rest.length > 1) throw extra(rest.slice(1), "status");
     return await status(rest[0], ctx);
   }
-  if (dash === -1 && first === "break") {
+  if (!dashed && first === "break") {
     refuse(values, ["timeout", "ttl", "purpose", "kind"], "break");
     if (rest[0] === undefined) {
       throw new UsageError(

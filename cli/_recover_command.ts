@@ -30,6 +30,8 @@ import {
   CommandContext,
   GLOBAL_HELP,
   parseCommandArgs,
+  pickSubcommand,
+  splitAtDash,
 } from "./_context.ts";
 import { ExitCode } from "./_exit_codes.ts";
 import { FlagReader } from "./_flags.ts";
@@ -147,10 +149,7 @@ export async function recoverCommand(
   wrapped: string[],
   ctx: CommandContext,
 ): Promise<number> {
-  const args = [...own, ...wrapped];
-  const dash = args.indexOf("--");
-  const before = dash === -1 ? args : args.slice(0, dash);
-  const command = dash === -1 ? [] : args.slice(dash + 1);
+  const { before, command } = splitAtDash(own, wrapped);
   const { values, positionals } = parseCommandArgs(
     "recover",
     before,
@@ -161,32 +160,14 @@ export async function recoverCommand(
     ctx.io.stdout(RECOVER_HELP + "\n");
     return ExitCode.ok;
   }
-  const [sub, ...rest] = positionals;
-  if (sub === undefined) {
-    throw new UsageError(
-      `Missing the subcommand: ${Object.keys(SUBCOMMANDS).join(", ")}`,
-      "recover",
-    );
-  }
-  const spec = SUBCOMMANDS[sub];
-  if (!spec) {
-    const near = closest(sub, Object.keys(SUBCOMMANDS));
-    throw new UsageError(
-      `Unknown subcommand "${sub}"${near ? `; did you mean "${near}"?` : ""}`,
-      "recover",
-    );
-  }
-  for (const flag of Object.keys(RECOVER_OPTIONS)) {
-    if (
-      values[flag as keyof typeof RECOVER_OPTIONS] !== undefined &&
-      !spec.flags.includes(flag)
-    ) {
-      throw new UsageError(
-        `Option "--${flag}" does not apply to "sturdy recover ${sub}"`,
-        "recover",
-      );
-    }
-  }
+  const [subArg, ...rest] = positionals;
+  const { sub, spec } = pickSubcommand(
+    "recover",
+    subArg,
+    SUBCOMMANDS,
+    values,
+    Object.keys(RECOVER_OPTIONS),
+  );
   if (sub !== "run" && command.length > 0) {
     throw new UsageError(
       `"sturdy recover ${sub}" runs no command; remove what follows "--"`,
@@ -475,12 +456,7 @@ function lastExitCode(result: TaskResult<void>): number {
   const error = result.error;
   if (!error) return ExitCode.failed;
   if (error.category === "timeout") return ExitCode.timedOut;
-  if (error.code === "command_not_found") return ExitCode.notFound;
-  const match = /exited with code (\d+)$/.exec(error.message);
-  if (match) return Number(match[1]);
-  const killed = /killed by (SIG[A-Z]+)$/.exec(error.message);
-  if (killed) return signalExitCode(killed[1]!);
-  return ExitCode.failed;
+  return error.exitCode ?? ExitCode.failed;
 }
 
 function describe(result: TaskResult<void>): string {

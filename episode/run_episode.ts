@@ -377,9 +377,8 @@ export async function runEpisode(
       } did not succeed`;
     } else status = "completed";
   }
-  const final = episode.status === status
-    ? await episode.end(status)
-    : await episode.end(status, reason);
+  // Ended already (the error threshold)? Then end() returns that state.
+  const final = await episode.end(status, reason);
   clearTimeout(graceTimer);
   const totals: Partial<Record<RunTaskStatus, number>> = {};
   for (const t of tasks) totals[t.status] = (totals[t.status] ?? 0) + 1;

@@ -96,11 +96,12 @@ export interface FileSystem {
 // Each async Deno call is a thread-pool round trip of 50-100 µs here, while
 // the same call made synchronously takes 5-20 µs on a local disk. A small
 // durable write makes about ten of them, so the default file system makes
-// the short metadata calls (open, stat, lock, rename, unlink, chmod) and
-// small writes synchronously; what takes time (fsync, big reads and
-// writes, directory walks) stays asynchronous, off the JavaScript thread.
-// The trade-off, as in lock/: a hung file system blocks the event loop for
-// a metadata call. Errors still arrive as rejected promises.
+// the short metadata calls (open, stat, seek, truncate, lock, rename,
+// unlink, chmod) and small reads and writes synchronously; what takes time
+// (fsync, big reads and writes, directory walks) stays asynchronous, off
+// the JavaScript thread. The trade-off, as in lock/: a hung file system
+// blocks the event loop for a metadata call. Errors still arrive as
+// rejected promises.
 function now<T>(fn: () => T): Promise<T> {
   try {
     return Promise.resolve(fn());
@@ -109,15 +110,21 @@ function now<T>(fn: () => T): Promise<T> {
   }
 }
 
-/** Writes up to this size are made synchronously. */
+/** Reads and writes up to this size are made synchronously. */
 const SMALL_WRITE = 65_536;
 
 function quick(file: Deno.FsFile): Deno.FsFile {
   const write = file.write.bind(file);
+  const read = file.read.bind(file);
   // Own properties shadow the prototype's async methods on this handle only.
   Object.assign(file, {
     write: (p: Uint8Array) =>
       p.byteLength <= SMALL_WRITE ? now(() => file.writeSync(p)) : write(p),
+    read: (p: Uint8Array) =>
+      p.byteLength <= SMALL_WRITE ? now(() => file.readSync(p)) : read(p),
+    seek: (offset: number | bigint, whence: Deno.SeekMode) =>
+      now(() => file.seekSync(offset, whence)),
+    truncate: (len?: number) => now(() => file.truncateSync(len)),
     stat: () => now(() => file.statSync()),
     tryLock: (exclusive?: boolean) => now(() => file.tryLockSync(exclusive)),
     unlock: () => now(() => file.unlockSync()),

@@ -153,22 +153,67 @@ export function appendJsonl(
   record: unknown,
   options?: AppendJsonlOptions,
 ): Promise<void> {
-  let line: Uint8Array;
+  return appendLines("appendJsonl", path, [record], options);
+}
+
+/**
+ * Appends several records, one line each, with a single write (and one
+ * sync): the lines land together or, after a crash, as whole lines up to
+ * a torn last one that the next append cuts off. Otherwise as
+ * {@linkcode appendJsonl}. An empty list writes nothing.
+ *
+ * @param path The log file; created if missing (its directory must exist).
+ * @param records The records, in order; anything JSON can hold.
+ * @param options Durability, mode, retry, timeout, signal.
+ * @returns Resolves once the lines are written (and synced).
+ *
+ * @example Append a batch
+ * ```ts
+ * import { appendJsonlBatch, readJsonl } from "@sturdy/sturdy/fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await appendJsonlBatch(`${dir}/log.jsonl`, [{ n: 1 }, { n: 2 }]);
+ * assert.deepEqual((await readJsonl(`${dir}/log.jsonl`)).records, [
+ *   { n: 1 },
+ *   { n: 2 },
+ * ]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export function appendJsonlBatch(
+  path: string,
+  records: readonly unknown[],
+  options?: AppendJsonlOptions,
+): Promise<void> {
+  if (records.length === 0) return Promise.resolve();
+  return appendLines("appendJsonlBatch", path, records, options);
+}
+
+function appendLines(
+  operation: string,
+  path: string,
+  records: readonly unknown[],
+  options: AppendJsonlOptions | undefined,
+): Promise<void> {
+  let lines: Uint8Array;
   try {
-    checkPath("write", "appendJsonl", path);
-    line = new TextEncoder().encode(
-      toJson(record, undefined, "appendJsonl", path) + "\n",
+    checkPath("write", operation, path);
+    // JSON never holds a raw newline, so each record is exactly one line.
+    lines = new TextEncoder().encode(
+      records.map((r) => toJson(r, undefined, operation, path)).join("\n") +
+        "\n",
     );
   } catch (err) {
     return Promise.reject(err);
   }
-  const site = { operation: "appendJsonl", path };
+  const site = { operation, path };
   return writeQueue.run(
     resolve(path),
     () =>
       runIo(
         "write",
-        "appendJsonl",
+        operation,
         path,
         options,
         guardAttempts(async ({ fs, signal }) => {
@@ -181,18 +226,18 @@ export function appendJsonl(
           });
           try {
             await cutTornTail(handle);
-            await writeAll(handle, line, site);
+            await writeAll(handle, lines, site);
             if (options?.durability === "none") return;
             try {
               await handle.syncData();
             } catch (err) {
               throw writeFailure(
                 "sync_failed",
-                "appendJsonl",
+                operation,
                 path,
-                `flushing the line to the device failed (${
+                `flushing the appended lines to the device failed (${
                   osCodeOf(err) ?? "fsync error"
-                }); it may be lost after a crash, and the append is not retried, since a failed fsync may have dropped the data (check the device)`,
+                }); they may be lost after a crash, and the append is not retried, since a failed fsync may have dropped the data (check the device)`,
                 err,
               );
             }

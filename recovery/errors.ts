@@ -57,14 +57,8 @@ export class RecoveryError extends SturdyError {
    * @param options The code and context.
    */
   constructor(message: string, options: RecoveryErrorOptions) {
-    super(message, {
-      code: options.code,
-      ...("cause" in options ? { cause: options.cause } : {}),
-      ...(options.path !== undefined ? { path: options.path } : {}),
-      ...(options.operation !== undefined
-        ? { operation: options.operation }
-        : {}),
-    });
+    // Its extra fields (agent, task, rule) are kept below, not by the base.
+    super(message, options);
     this.taskId = options.taskId;
     this.rule = options.rule;
   }

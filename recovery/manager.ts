@@ -1089,11 +1089,13 @@ export class RecoveryManager {
     }
     const code = (err as { code?: unknown } | null)?.code;
     const status = (err as { status?: unknown } | null)?.status;
+    const exitCode = (err as { exitCode?: unknown } | null)?.exitCode;
     return {
       name: nameOf(err),
       message: this.#redact(messageOf(err)),
       ...(typeof code === "string" ? { code } : {}),
       ...(typeof status === "number" ? { status } : {}),
+      ...(typeof exitCode === "number" ? { exitCode } : {}),
       category: c.category,
       causeChain: chain,
     };
@@ -1724,6 +1726,9 @@ function errorFrom(record: ErrorRecord | undefined): Error {
   if (record?.code !== undefined) Object.assign(err, { code: record.code });
   if (record?.status !== undefined) {
     Object.assign(err, { status: record.status });
+  }
+  if (record?.exitCode !== undefined) {
+    Object.assign(err, { exitCode: record.exitCode });
   }
   return err;
 }

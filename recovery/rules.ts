@@ -2,6 +2,7 @@ import {
   classifyError,
   type ErrorCategory,
   type ErrorClassification,
+  httpStatus,
 } from "../retry/mod.ts";
 import { RecoveryError } from "./errors.ts";
 import { RECOVERY_ACTIONS, type RecoveryAction } from "./types.ts";
@@ -153,19 +154,6 @@ function fieldOf(value: unknown, key: string): unknown {
     : undefined;
 }
 
-function statusOf(error: unknown): number | undefined {
-  for (
-    const v of [
-      fieldOf(error, "status"),
-      fieldOf(error, "statusCode"),
-      fieldOf(fieldOf(error, "response"), "status"),
-    ]
-  ) {
-    if (typeof v === "number") return v;
-  }
-  return undefined;
-}
-
 function oneOf<T>(want: T | readonly T[] | undefined, got: T): boolean {
   if (want === undefined) return true;
   return Array.isArray(want) ? want.includes(got) : want === got;
@@ -187,7 +175,7 @@ function matches(
     return false;
   }
   if (match.status !== undefined) {
-    const status = statusOf(error);
+    const status = httpStatus(error);
     if (status === undefined || !oneOf(match.status, status)) return false;
   }
   if (match.message !== undefined) {

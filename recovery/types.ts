@@ -79,6 +79,8 @@ export interface ErrorRecord {
   code?: string;
   /** `error.status` (HTTP) when it has one. */
   status?: number;
+  /** `error.exitCode` (a command's, as `CommandFailedError` has). */
+  exitCode?: number;
   /** The category retry/'s classification gave it. */
   category: ErrorCategory;
   /** The causes, outermost first (`name: message`, redacted). */

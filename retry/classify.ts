@@ -129,7 +129,24 @@ function field(value: unknown, key: string): unknown {
     : undefined;
 }
 
-function httpStatus(error: unknown): number | undefined {
+/**
+ * The HTTP status an error carries, read from `status`, `statusCode` or
+ * `response.status` (a thrown `Response`, an SDK's error, a fetch
+ * wrapper's), as {@linkcode classifyError} reads it.
+ *
+ * @param error Whatever was thrown.
+ * @returns The status (100-599), or `undefined` when there is none.
+ *
+ * @example Read a status
+ * ```ts
+ * import { httpStatus } from "@sturdy/sturdy/retry";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(httpStatus({ response: { status: 503 } }), 503);
+ * assert.equal(httpStatus(new Error("no status")), undefined);
+ * ```
+ */
+export function httpStatus(error: unknown): number | undefined {
   for (
     const candidate of [
       field(error, "status"),
