@@ -76,17 +76,17 @@ Deno.test("a manual task waiting in one process is resolved from another", async
     const running = child(dir, 0, "manual");
     const recovery = new RecoveryManager({ root: join(dir, ".sturdy") });
     const deadline = Date.now() + 20_000;
-    while ((await recovery.escalations({ status: "open" })).length === 0) {
-      assert.ok(Date.now() < deadline, "no escalation appeared");
+    // The escalation is written first (so a person sees it even if the
+    // process dies), then the task state says it waits.
+    while (
+      (await recovery.loadTaskState("ask"))?.status !== "awaiting_manual"
+    ) {
+      assert.ok(Date.now() < deadline, "the task never started waiting");
       await new Promise((r) => setTimeout(r, 25));
     }
     const [open] = await recovery.escalations({ status: "open" });
     assert.equal(open!.type, "manual");
     assert.equal(open!.prompt, "Go ahead?");
-    assert.equal(
-      (await recovery.loadTaskState("ask"))!.status,
-      "awaiting_manual",
-    );
     await recovery.resolve("ask", { action: "retry", by: "test", note: "ok" });
     const out = await running;
     assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { appendJsonl, denoFileSystem, readJsonl } from "../../fs/mod.ts";
+import {
+  appendJsonl,
+  appendJsonlBatch,
+  denoFileSystem,
+  readJsonl,
+} from "../../fs/mod.ts";
 import { faultFs, osError } from "../_helpers/fault_fs.ts";
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -118,3 +123,34 @@ Deno.test("readJsonl() of an empty file has no records; a missing one is not_fou
       code: "not_found",
     });
   }));
+
+Deno.test("appendJsonlBatch() cuts a torn tail, then writes every record as its own line in one write", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/log.jsonl`;
+    await Deno.writeTextFile(path, '{"n":0}\n{"n":');
+    const calls: string[] = [];
+    const fs = faultFs(denoFileSystem, []);
+    await appendJsonlBatch(path, [{ n: 1 }, { text: "a\nb" }, { n: 3 }], {
+      fs,
+    });
+    calls.push(...fs.calls.filter((c) => c.startsWith("write ")));
+    assert.equal(calls.length, 1);
+    assert.deepEqual((await readJsonl(path)).records, [
+      { n: 0 },
+      { n: 1 },
+      { text: "a\nb" },
+      { n: 3 },
+    ]);
+    // Nothing to append: the file is not even created.
+    await appendJsonlBatch(`${dir}/none.jsonl`, []);
+    await assert.rejects(Deno.stat(`${dir}/none.jsonl`), Deno.errors.NotFound);
+    await assert.rejects(
+      appendJsonlBatch(path, [{ ok: 1 }, { bad: NaN }]),
+      /NaN/,
+    );
+    assert.equal((await readJsonl(path)).records.length, 4); // all or none
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
