@@ -85,6 +85,13 @@ export interface CreateTempOptions {
    */
   beforeCommit?: () => void | Promise<void>;
   /**
+   * Starts once the temp exists, as its data is written, and runs
+   * alongside the write and the sync; the temp is published only if it
+   * succeeds, and nothing settles before it has. If it throws, the temp
+   * is removed and its error thrown.
+   */
+  whileWriting?: () => void | Promise<void>;
+  /**
    * Bytes that overwrite the start of the temp once all of the data is
    * in it, before it is synced.
    */
@@ -105,6 +112,8 @@ export interface AtomicWriteOptions {
   operation?: string;
   /** As for {@linkcode CreateTempOptions.beforeCommit}. */
   beforeCommit?: () => void | Promise<void>;
+  /** As for {@linkcode CreateTempOptions.whileWriting}. */
+  whileWriting?: () => void | Promise<void>;
   /** As for {@linkcode CreateTempOptions.rewriteStart}. */
   rewriteStart?: () => Uint8Array | Promise<Uint8Array>;
 }
@@ -205,6 +214,14 @@ async function stageTemp(
     if (created && unlock) await unlockAndClose(handle);
     else handle.close();
   };
+  // Started in a microtask: it runs once this function waits on the
+  // first write, so the write is under way meanwhile.
+  const alongside = options.whileWriting
+    ? Promise.resolve().then(options.whileWriting).then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    )
+    : undefined;
   try {
     const site = { operation, path };
     const size = data instanceof Uint8Array
@@ -272,9 +289,12 @@ async function stageTemp(
       }
     }
     if (refused) throw refused.error;
+    const failed = await alongside;
+    if (failed) throw failed.error;
     if (!created) await close();
     return { path: temp, close };
   } catch (err) {
+    await alongside; // never settle while it runs (it may hold a lock)
     // Removed while still locked, so no sweep races the removal.
     await fs.remove(temp).catch(() => {});
     await close().catch(() => {}); // already failing
@@ -468,6 +488,7 @@ export async function atomicWrite(
   const temp = await createTemp(fs, target, data, {
     ...tempOptions,
     ...(options.beforeCommit ? { beforeCommit: options.beforeCommit } : {}),
+    ...(options.whileWriting ? { whileWriting: options.whileWriting } : {}),
     ...(options.rewriteStart ? { rewriteStart: options.rewriteStart } : {}),
   });
   await publish(fs, temp, target, attempt.commit);

@@ -14,6 +14,21 @@ export interface ReadOptions extends IoOptions {
   maxBytes?: number;
 }
 
+/** Options of {@linkcode readBytes}. */
+export interface ReadBytesOptions extends ReadOptions {
+  /**
+   * Read into this buffer instead of a new one, when the file fits in it
+   * with a byte to spare, and return a view of it; a bigger file is read
+   * into a new buffer as usual. For a file read again and again (a
+   * checkpoint restored in a loop): a fresh buffer of a few MiB costs more
+   * in allocation and page faults than the read itself. The view is only
+   * valid until the buffer is reused.
+   *
+   * @default {undefined} (a new buffer per call)
+   */
+  into?: Uint8Array;
+}
+
 /** Options of {@linkcode readJson}. */
 export interface ReadJsonOptions extends ReadOptions {
   /**
@@ -36,8 +51,9 @@ export interface ReadJsonOptions extends ReadOptions {
  * EMFILE…) under the `fileIo` preset.
  *
  * @param path The file to read.
- * @param options Size limit, retry, timeout, signal.
- * @returns The file's bytes.
+ * @param options Size limit, a buffer to read into, retry, timeout,
+ *   signal.
+ * @returns The file's bytes (a view of `into` when it was used).
  *
  * @example Read bytes
  * ```ts
@@ -49,16 +65,31 @@ export interface ReadJsonOptions extends ReadOptions {
  * assert.deepEqual(await readBytes(`${dir}/a.bin`), new Uint8Array([7, 8]));
  * await Deno.remove(dir, { recursive: true });
  * ```
+ *
+ * @example Read into a buffer kept between calls
+ * ```ts
+ * import { readBytes } from "@sturdy/sturdy/fs";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeFile(`${dir}/a.bin`, new Uint8Array([7, 8]));
+ * const buffer = new Uint8Array(1024);
+ * const bytes = await readBytes(`${dir}/a.bin`, { into: buffer });
+ * assert.equal(bytes.buffer, buffer.buffer); // no new buffer
+ * assert.deepEqual(bytes, new Uint8Array([7, 8]));
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export function readBytes(
   path: string,
-  options?: ReadOptions,
+  options?: ReadBytesOptions,
 ): Promise<Uint8Array> {
   return readWithin(
     "readBytes",
     path,
     options?.maxBytes ?? Infinity,
     options,
+    options?.into,
   );
 }
 

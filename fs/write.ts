@@ -76,6 +76,20 @@ export interface WriteOptions extends IoOptions {
    */
   beforeCommit?: () => void | Promise<void>;
   /**
+   * Work that must finish before the new content replaces the file but
+   * needs none of it written (a check of the data, taking a lock): it
+   * starts once the temp file exists, as the data is written, and runs
+   * alongside the write and the sync. Otherwise as `beforeCommit`: if it
+   * throws, the file is left unchanged, the temp removed and the call
+   * rejects with its error without retrying; the call never settles
+   * before it has; an attempt retried for another reason runs it again;
+   * it must not wait for another write to the same path from this
+   * process.
+   *
+   * @default {undefined} (nothing)
+   */
+  whileWriting?: () => void | Promise<void>;
+  /**
    * Bytes that overwrite the start of the file once all of the data is
    * written, before it is synced: for a header only known at the end,
    * such as a length or a checksum of what follows, so the data can be
@@ -123,7 +137,18 @@ async function write(
   const now = (options?.clock ?? systemClock).now();
   // A refusal is final: remembered here, so no retry policy retries it.
   const refusals = new WeakSet<object>();
-  const check = options?.beforeCommit;
+  const refusing = (step: (() => void | Promise<void>) | undefined) =>
+    step &&
+    (async () => {
+      try {
+        await step();
+      } catch (err) {
+        if (err !== null && typeof err === "object") refusals.add(err);
+        throw err;
+      }
+    });
+  const beforeCommit = refusing(options?.beforeCommit);
+  const whileWriting = refusing(options?.whileWriting);
   const atomic = {
     operation,
     durability: options?.durability ?? "durable",
@@ -131,18 +156,8 @@ async function write(
     backup: options?.backup ?? false,
     ...(options?.mode === undefined ? {} : { mode: options.mode }),
     ...(options?.rewriteStart ? { rewriteStart: options.rewriteStart } : {}),
-    ...(check
-      ? {
-        beforeCommit: async () => {
-          try {
-            await check();
-          } catch (err) {
-            if (err !== null && typeof err === "object") refusals.add(err);
-            throw err;
-          }
-        },
-      }
-      : {}),
+    ...(beforeCommit ? { beforeCommit } : {}),
+    ...(whileWriting ? { whileWriting } : {}),
   };
   await writeQueue.run(key, async () => {
     await sweepIfDue(fs, dirname(key), now);

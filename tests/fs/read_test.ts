@@ -84,6 +84,77 @@ Deno.test("maxBytes refuses a larger file with too_large", () =>
     assert.equal(await readText(`${dir}/a`, { maxBytes: 5 }), "12345");
   }));
 
+Deno.test("readBytes() into a buffer: a view of it when the file fits with a byte to spare", () =>
+  withDir(async (dir) => {
+    const buffer = new Uint8Array(8).fill(9);
+    await Deno.writeFile(`${dir}/a`, new Uint8Array([1, 2, 3]));
+    const bytes = await readBytes(`${dir}/a`, { into: buffer });
+    assert.equal(bytes.buffer, buffer.buffer);
+    assert.deepEqual(bytes, new Uint8Array([1, 2, 3]));
+    // Read again into the same buffer: the earlier view now shows it.
+    await Deno.writeFile(`${dir}/b`, new Uint8Array([4, 5]));
+    const again = await readBytes(`${dir}/b`, { into: buffer });
+    assert.deepEqual(again, new Uint8Array([4, 5]));
+    assert.deepEqual(bytes.subarray(0, 2), new Uint8Array([4, 5]));
+    // An empty file.
+    await Deno.writeFile(`${dir}/e`, new Uint8Array());
+    assert.equal((await readBytes(`${dir}/e`, { into: buffer })).length, 0);
+  }));
+
+Deno.test("readBytes() into a buffer too small reads into a new one", () =>
+  withDir(async (dir) => {
+    const buffer = new Uint8Array(4);
+    for (const size of [4, 5, 100_000]) {
+      const data = new Uint8Array(size).map((_, i) => i % 251);
+      await Deno.writeFile(`${dir}/a`, data);
+      const bytes = await readBytes(`${dir}/a`, { into: buffer });
+      assert.notEqual(bytes.buffer, buffer.buffer, `${size} bytes`);
+      assert.deepEqual(bytes, data);
+    }
+  }));
+
+Deno.test("readBytes() into a buffer still refuses a file over maxBytes", () =>
+  withDir(async (dir) => {
+    await Deno.writeFile(`${dir}/a`, new Uint8Array(10));
+    const err = await readBytes(`${dir}/a`, {
+      into: new Uint8Array(64),
+      maxBytes: 9,
+    }).catch((e) => e);
+    assert.equal(err.code, "too_large");
+  }));
+
+Deno.test("readBytes() into a buffer reads a large file whole and sees it grow", () =>
+  withDir(async (dir) => {
+    // Larger than one synchronous read of the default file system.
+    const data = new Uint8Array(300_000).map((_, i) => i % 253);
+    await Deno.writeFile(`${dir}/a`, data);
+    const buffer = new Uint8Array(400_000);
+    assert.deepEqual(await readBytes(`${dir}/a`, { into: buffer }), data);
+    // A file that grows after it was sized is read to its end: a file
+    // system whose fstat reports the old size.
+    const grown = new Uint8Array(300_010).map((_, i) => i % 253);
+    await Deno.writeFile(`${dir}/a`, grown);
+    const stale: typeof denoFileSystem = {
+      ...denoFileSystem,
+      open: async (path, options) => {
+        const file = await denoFileSystem.open(path, options);
+        const stat = file.stat.bind(file);
+        return Object.assign(file, {
+          stat: async () => ({ ...(await stat()), size: 300_000 }),
+        });
+      },
+    };
+    assert.deepEqual(
+      await readBytes(`${dir}/a`, { into: buffer, fs: stale }),
+      grown,
+    );
+    // Grown past the buffer: read again into a new one.
+    const small = new Uint8Array(300_005);
+    const bytes = await readBytes(`${dir}/a`, { into: small, fs: stale });
+    assert.notEqual(bytes.buffer, small.buffer);
+    assert.deepEqual(bytes, grown);
+  }));
+
 Deno.test("readText() drops a BOM and names the offset of bad UTF-8", () =>
   withDir(async (dir) => {
     await Deno.writeFile(

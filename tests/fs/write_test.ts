@@ -231,6 +231,74 @@ Deno.test("beforeCommit that throws leaves the file unchanged and is not retried
     assert.equal(await Deno.readTextFile(path), "old");
   }));
 
+Deno.test("whileWriting runs alongside the write; the rename waits for it", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.bin`;
+    await Deno.writeTextFile(path, "old");
+    const fs = faultFs(denoFileSystem, []);
+    // Big enough for an asynchronous write on the default file system.
+    const data = new Uint8Array(1_048_576).fill(7);
+    let seen: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => release = r);
+    let settled = false;
+    const writing = writeBytes(path, data, {
+      fs,
+      whileWriting: async () => {
+        // The temp exists; the data is being written.
+        seen = fs.calls.map((c) => c.split(" ")[0]!);
+        assert.ok(names(dir).some((n) => isTempName(n)));
+        await gate;
+      },
+    }).then(() => settled = true);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(settled, false, "the write waits for whileWriting");
+    assert.equal(Deno.readTextFileSync(path), "old");
+    assert.ok(!fs.calls.some((c) => c.startsWith("rename")));
+    release();
+    await writing;
+    assert.ok(!seen.includes("syncData"), "it started before the sync");
+    assert.deepEqual(await Deno.readFile(path), data);
+  }));
+
+Deno.test("whileWriting that throws leaves the file unchanged, is not retried, and is awaited", () =>
+  withDir(async (dir) => {
+    const path = `${dir}/a.txt`;
+    await Deno.writeTextFile(path, "old");
+    let runs = 0;
+    let finished = false;
+    const refusal = new FileWriteError("refused", { code: "refused" });
+    const err = await writeText(path, "new", {
+      retry: { maxAttempts: 3, minTimeout: 1, isRetriable: () => true },
+      whileWriting: async () => {
+        runs++;
+        await new Promise((r) => setTimeout(r, 20));
+        finished = true;
+        throw refusal;
+      },
+    }).catch((e) => e);
+    assert.equal(err, refusal);
+    assert.equal(runs, 1);
+    assert.ok(finished);
+    assert.equal(await Deno.readTextFile(path), "old");
+    assert.deepEqual(names(dir), ["a.txt"], "the temp is removed");
+    // A failed write still waits for whileWriting before it rejects.
+    let done = false;
+    const fs = faultFs(denoFileSystem, [
+      { op: "syncData", error: () => osError("EIO") },
+    ]);
+    const failed = await writeText(path, "new", {
+      fs,
+      whileWriting: async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        done = true;
+      },
+    }).catch((e) => e);
+    assert.equal(failed.code, "sync_failed");
+    assert.ok(done, "settled only after whileWriting");
+    assert.equal(await Deno.readTextFile(path), "old");
+  }));
+
 Deno.test("beforeCommit runs again when an attempt is retried for another reason", () =>
   withDir(async (dir) => {
     let runs = 0;
