@@ -14,6 +14,11 @@
 // in the header. The format string carries the version; a reader refuses
 // any other, so a future `/2` is never misread.
 //
+// The file store writes the payload before its hash is known and the
+// header over room kept in front of it afterwards, so the header line is
+// padded with spaces before its newline (JSON allows them); readers treat
+// it as any header line.
+//
 // Checks on read, in order (each failure names itself): header present and
 // parseable, format known, ids match the file name, length equal to
 // `size` (a truncated file fails here, before any hashing), SHA-256 of the
@@ -647,6 +652,13 @@ export interface FileBody {
    * payload, else a stream (then call it once).
    */
   withHeader(head: Uint8Array): Uint8Array | ReadableStream<Uint8Array>;
+  /**
+   * The whole file with the payload after `room` bytes left for a header
+   * line written over them once the hash is known (a padded header, see
+   * encodeHeaderPadded; fs/'s rewriteStart), so the payload is written
+   * while it is hashed. Only when `rewritable`.
+   */
+  withRoom(): Uint8Array;
 }
 
 /**
@@ -689,6 +701,9 @@ export function fileBody(
       sha256: Promise.resolve(sha256OfChunks(chunks)),
       scratch: undefined,
       rewritable: false,
+      withRoom() {
+        throw new TypeError("a streamed body has no room to write over");
+      },
       withHeader(head) {
         chunks.unshift(head);
         let taken: Uint8Array | undefined;
@@ -732,6 +747,9 @@ export function fileBody(
       const start = room - head.byteLength;
       whole.set(head, start);
       return whole.subarray(start, room + payload.size);
+    },
+    withRoom() {
+      return whole.subarray(0, room + payload.size);
     },
   };
 }

@@ -42,6 +42,7 @@ import type { CheckpointManagerOptions } from "./options.ts";
 import {
   type CheckpointStore,
   FileCheckpointStore,
+  type FilePutOptions,
   formatCheckpointId,
   parseCheckpointId,
   type StoredCheckpoint,
@@ -428,11 +429,12 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
    * agent lock, as it is for an agent that is the only writer of its
    * checkpoints. That hold predicts this one's seq and fence (the fence
    * of the next hold is one more, when no one else held the lock in
-   * between), so the file is written before the lock is taken, and the
-   * lock is taken and the prediction checked while the file is synced,
-   * which is time spent waiting on the device anyway (fs/'s
-   * beforeCommit). The file is published only if the prediction holds,
-   * under the lock, as any create publishes. If it does not, the temp
+   * between), so the file is written before the lock is held: the lock
+   * is taken while the payload is written (fs/'s whileWriting) and the
+   * prediction checked while the file is synced (beforeCommit), time
+   * spent waiting on the device anyway. The file is published only if
+   * the prediction holds, under the lock, as any create publishes. If it
+   * does not, the temp
    * file is removed and this returns the lock, still held, with the
    * inventory taken under it, for the caller to write the file again, or
    * nothing if the lock was taken: it is not waited for there (someone
@@ -442,7 +444,7 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
    */
   async #createAhead(
     type: CheckpointType,
-    { payload, body }: WholePrepared,
+    prepared: WholePrepared,
     extras: Pick<CheckpointHeader, "label" | "meta" | "operationId">,
     last: LastCreate,
     signal: AbortSignal | undefined,
@@ -451,41 +453,52 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
   > {
     const seq = last.seq + 1;
     const fence = last.fence + 1;
-    const header = this.#header(type, seq, payload, await body.sha256, extras, {
-      fence,
-    });
     let lock: Lock | undefined;
     let inventory: Inventory | undefined;
-    let stored: StoredCheckpoint;
+    let written: { stored: StoredCheckpoint; header: CheckpointHeader };
+    // Taken once, by whichever of the write's steps comes first (fs/ does
+    // not order them; a small payload's write can reach beforeCommit
+    // before whileWriting has the lock).
+    let locking: Promise<Lock | undefined> | undefined;
+    const takeLock = async (): Promise<Lock> => {
+      lock ??= await (locking ??= this.#tryAcquire());
+      if (!lock) throw new Mispredicted();
+      return lock;
+    };
     try {
-      // Only the file store leaves a #last behind.
-      stored = await (this.#store as FileCheckpointStore).put(
-        { id: header.id, seq, type },
-        body.withHeader(encodeHeader(header)),
-        {
-          fence,
-          ...(signal ? { signal } : {}),
-          beforeCommit: async () => {
-            lock ??= await this.#tryAcquire();
-            if (!lock) throw new Mispredicted();
-            inventory = await this.#inventory(lock, last);
-            if (lock.fence !== fence || seqAfter(inventory) !== seq) {
-              throw new Mispredicted();
-            }
-            lock.signal.throwIfAborted();
-          },
+      written = await this.#putWhole(type, seq, prepared, extras, fence, {
+        ...(signal ? { signal } : {}),
+        // The lock as the payload is written, the rest while it is synced
+        // (see #putWhole).
+        whileWriting: async () => {
+          await takeLock();
         },
-      );
+        beforeCommit: async () => {
+          const held = await takeLock();
+          inventory = await this.#inventory(held, last);
+          if (held.fence !== fence || seqAfter(inventory) !== seq) {
+            throw new Mispredicted();
+          }
+          held.signal.throwIfAborted();
+        },
+      });
     } catch (err) {
-      if (err instanceof Mispredicted) {
-        return lock && inventory ? { lock, inventory } : {};
+      // The write settles only after both steps have (fs/ promises it), so
+      // `lock` is all that was taken.
+      if (err instanceof Mispredicted && lock && inventory) {
+        return { lock, inventory };
       }
       await lock?.release();
+      if (err instanceof Mispredicted) return {};
       throw err;
     }
     try {
       const ref = await JournalBatch.run(this.#journal, async (journal) => {
-        const ref = await this.#created(stored, header, journal);
+        const ref = await this.#created(
+          written.stored,
+          written.header,
+          journal,
+        );
         await this.#afterCreate(ref, inventory!, lock!, journal);
         return ref;
       });
@@ -493,6 +506,64 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     } finally {
       await lock!.release();
     }
+  }
+
+  /**
+   * Stores a payload held whole as checkpoint `seq` with `fence`. In the
+   * file store the payload is written while it is hashed, and the header
+   * (which holds the hash) written over the room kept in front of it
+   * afterwards; another store is given the finished file.
+   */
+  async #putWhole(
+    type: CheckpointType,
+    seq: number,
+    { payload, body, room, check }: WholePrepared,
+    extras: Pick<CheckpointHeader, "label" | "meta" | "operationId">,
+    fence: number,
+    options: FilePutOptions,
+  ): Promise<{ stored: StoredCheckpoint; header: CheckpointHeader }> {
+    const entry = { id: formatCheckpointId(seq, type), seq, type };
+    const headerNow = async () =>
+      this.#header(type, seq, payload, await body.sha256, extras, { fence });
+    if (!(this.#store instanceof FileCheckpointStore)) {
+      check?.();
+      const header = await headerNow();
+      const stored = await this.#store.put(
+        entry,
+        body.withHeader(encodeHeader(header)),
+        { fence, ...(options.signal ? { signal: options.signal } : {}) },
+      );
+      return { stored, header };
+    }
+    let header: CheckpointHeader | undefined;
+    // Work beside the write, placed so that each part fits in the time
+    // the device takes anyway: the check (about a third of the cost of
+    // serialising) as the payload is written, unless the caller has work
+    // for then (taking the lock), in which case the check moves into the
+    // sync, before the caller's beforeCommit. Synchronous work delays the
+    // next step of the write (the event loop does not see the write end
+    // until it yields), so what runs beside the write should take about
+    // as long as the write.
+    const before = options.beforeCommit;
+    const late = check && options.whileWriting;
+    const stored = await this.#store.put(entry, body.withRoom(), {
+      ...options,
+      ...(check && !late ? { whileWriting: check } : {}),
+      ...(late
+        ? {
+          beforeCommit: async () => {
+            check();
+            await before?.();
+          },
+        }
+        : {}),
+      fence,
+      rewriteStart: async () => {
+        header = await headerNow();
+        return encodeHeaderPadded(header, room);
+      },
+    });
+    return { stored, header: header! };
   }
 
   /**
@@ -598,10 +669,12 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
    *
    * The check for what JSON cannot hold (a walk of the whole state, a
    * third of the cost of serialising it) runs after the serialisation,
-   * while the payload is hashed off this thread, instead of before both.
-   * That is safe: a cycle or a bigint makes JSON.stringify throw, and the
-   * serialiser names it; what JSON would drop or mangle the check finds
-   * before anything is stored.
+   * unless asked for first: for the file store while the payload is
+   * written and hashed (fs/'s whileWriting; a streamed payload while it
+   * is synced), else before the payload is stored. That is safe: a cycle
+   * or a bigint makes JSON.stringify throw, and the serialiser names it;
+   * what JSON would drop or mangle the check finds before anything is
+   * stored.
    */
   async #encode(
     state: S,
@@ -656,12 +729,16 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
       kind: "whole",
       payload: encoded,
       body: fileBody(encoded, room, fileStore),
+      room,
+      ...(checkFirst ? {} : { check }),
     };
-    try {
-      check();
-    } catch (err) {
-      this.#recycle(prepared);
-      throw err;
+    if (checkFirst) {
+      try {
+        check();
+      } catch (err) {
+        this.#recycle(prepared);
+        throw err;
+      }
     }
     return prepared;
   }
@@ -717,19 +794,13 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
       );
       return await this.#created(stored, header!, journal);
     }
-    const { payload, body } = prepared;
-    const header = this.#header(
+    const { stored, header } = await this.#putWhole(
       type,
       seq,
-      payload,
-      await body.sha256,
+      prepared,
       extras,
-      lock,
-    );
-    const stored = await this.#store.put(
-      { id: header.id, seq, type },
-      body.withHeader(encodeHeader(header)),
-      { fence: lock.fence, signal: lock.signal },
+      lock.fence,
+      { signal: lock.signal },
     );
     return await this.#created(stored, header, journal);
   }
@@ -965,13 +1036,15 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
 
   /**
    * Reads a checkpoint and runs every check; throws CheckFailure for a
-   * bad file, anything else for I/O trouble.
+   * bad file, anything else for I/O trouble. `whileHashing`: see
+   * #readParsed.
    */
   async #load(
     item: StoredCheckpoint,
     signal?: AbortSignal,
+    whileHashing?: () => unknown,
   ): Promise<{ ref: CheckpointRef; state: S }> {
-    const { ref, state } = await this.#readState(item, signal);
+    const { ref, state } = await this.#readState(item, signal, whileHashing);
     const verdict = await this.#validate(state as S);
     if (!verdict.ok) {
       throw new CheckFailure(
@@ -983,81 +1056,119 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
   }
 
   /**
-   * Reads a file, checks its length and checksum, and decodes and parses
-   * its JSON. Memory: the file's bytes are freed before the text is
-   * parsed (at most two big copies, text and state, at a time), except
-   * for a small plain-JSON payload, which is parsed while it is hashed
-   * off this thread: JSON.parse is pure, so parsing bytes not yet
-   * verified is safe, and no verdict is given (nor migration or
-   * validation run) before the checksum has passed.
+   * Reads a file, checks its header (length, version, size limit) and
+   * checksum, and decodes and parses its JSON.
+   *
+   * A payload held whole (plain JSON up to SINGLE_WRITE_BYTES) is hashed
+   * off this thread (WebCrypto, which copies the bytes first) while this
+   * thread decodes and parses it: JSON.parse is pure, so parsing bytes not
+   * yet verified is safe, and no verdict is given (nor migration or
+   * validation run) before the checksum has passed. `whileHashing` runs
+   * then too, once the header has passed its checks: work that must come
+   * before the state is handed over (counting the restore) but need not
+   * wait for the checksum. The file store reads such a payload into the
+   * manager's scratch buffer, kept from one call to the next: a fresh
+   * buffer of a few MiB costs about as much in allocation and page faults
+   * as the hash. Memory for a larger payload: the file's bytes are freed
+   * before the text is parsed (at most two big copies, text and state, at
+   * a time).
    */
   async #readParsed(
     item: StoredCheckpoint,
     signal?: AbortSignal,
+    whileHashing?: () => unknown,
   ): Promise<{ header: CheckpointHeader; state: unknown }> {
-    let bytes: Uint8Array;
+    const fileStore = this.#store instanceof FileCheckpointStore;
+    const scratch = fileStore ? this.#scratch : undefined;
+    this.#scratch = undefined;
+    let bytes: Uint8Array | undefined;
+    // Done with the file's bytes (they were copied into the text, and by
+    // WebCrypto): give the scratch buffer back, or free a fresh buffer
+    // now instead of at some later collection (for a large payload the
+    // parse needs room for the text and the state, and a third big copy
+    // is what makes a large restore's peak) and keep a scratch buffer the
+    // next read of this size fits in. Only bytes the file store read for
+    // this call are ours to reuse or detach.
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      if (scratch && bytes?.buffer === scratch.buffer) {
+        this.#scratch ??= scratch;
+      } else if (fileStore && bytes) {
+        (bytes.buffer as ArrayBuffer).transfer(0);
+        if (!this.#scratch && bytes.byteLength <= SINGLE_WRITE_BYTES) {
+          this.#scratch = new Uint8Array(
+            bytes.byteLength + Math.max(65_536, bytes.byteLength >> 2),
+          );
+        }
+      } else if (scratch) this.#scratch ??= scratch;
+    };
     try {
-      // The JSON limit plus the header: a gzip'd payload is smaller still.
-      bytes = await this.#store.get(item, {
-        maxBytes: this.#maxBytes + MAX_HEADER_BYTES + 1,
-        ...(signal ? { signal } : {}),
-      });
-    } catch (err) {
-      if ((err as { code?: string }).code === "too_large") {
+      try {
+        // The JSON limit plus the header: a gzip'd payload is smaller still.
+        const limit = {
+          maxBytes: this.#maxBytes + MAX_HEADER_BYTES + 1,
+          ...(signal ? { signal } : {}),
+        };
+        bytes = fileStore
+          ? await (this.#store as FileCheckpointStore).get(item, {
+            ...limit,
+            ...(scratch ? { into: scratch } : {}),
+          })
+          : await this.#store.get(item, limit);
+      } catch (err) {
+        if ((err as { code?: string }).code === "too_large") {
+          throw new CheckFailure(
+            "truncated",
+            `larger than maxBytes (${this.#maxBytes}) allows: raise maxBytes to read it`,
+            false,
+          );
+        }
+        throw err;
+      }
+      const { header, payload } = checkLength(bytes, this.#expect(item));
+      if (header.stateBytes > this.#maxBytes) {
         throw new CheckFailure(
           "truncated",
-          `larger than maxBytes (${this.#maxBytes}) allows: raise maxBytes to read it`,
+          `its state is ${header.stateBytes} bytes, above maxBytes (${this.#maxBytes}): raise maxBytes to read it`,
           false,
         );
       }
-      throw err;
-    }
-    const { header, payload } = checkLength(bytes, this.#expect(item));
-    if (header.stateBytes > this.#maxBytes) {
-      throw new CheckFailure(
-        "truncated",
-        `its state is ${header.stateBytes} bytes, above maxBytes (${this.#maxBytes}): raise maxBytes to read it`,
-        false,
-      );
-    }
-    // Free the file's bytes as soon as they are not needed instead of at
-    // some later collection: for a large payload, the parse needs room
-    // for the text and the state, and a third big copy is what makes a
-    // large restore's peak. Only bytes the file store read fresh for this
-    // call are ours to detach.
-    const free = () => {
-      if (this.#store instanceof FileCheckpointStore) {
-        (bytes.buffer as ArrayBuffer).transfer(0);
+      this.#checkVersion(header);
+      if (
+        header.encoding === "json" && payload.byteLength <= SINGLE_WRITE_BYTES
+      ) {
+        const sha256 = sha256HexAside(payload);
+        await whileHashing?.();
+        let parsed: { state: unknown } | { error: unknown };
+        try {
+          const text = await decodePayload(header, payload);
+          release();
+          parsed = { state: parseState(text) };
+        } catch (error) {
+          parsed = { error };
+        }
+        checkSha256(header, await sha256);
+        if ("error" in parsed) throw parsed.error;
+        return { header, state: parsed.state };
       }
-    };
-    if (
-      header.encoding === "json" && payload.byteLength <= SINGLE_WRITE_BYTES
-    ) {
-      const sha256 = sha256HexAside(payload);
-      let parsed: { state: unknown } | { error: unknown };
-      try {
-        parsed = { state: parseState(await decodePayload(header, payload)) };
-      } catch (error) {
-        parsed = { error };
-      }
-      checkSha256(header, await sha256);
-      free();
-      if ("error" in parsed) throw parsed.error;
-      return { header, state: parsed.state };
+      checkSha256(header, sha256Hex(payload));
+      await whileHashing?.();
+      const text = await decodePayload(header, payload);
+      release();
+      return { header, state: parseState(text) };
+    } finally {
+      release();
     }
-    checkSha256(header, sha256Hex(payload));
-    const text = await decodePayload(header, payload);
-    free();
-    return { header, state: parseState(text) };
   }
 
-  /** Reads, checks, decodes, parses and migrates; no validation. */
-  async #readState(
-    item: StoredCheckpoint,
-    signal?: AbortSignal,
-  ): Promise<{ ref: CheckpointRef; state: unknown }> {
-    const { header, state: parsed } = await this.#readParsed(item, signal);
-    let state = parsed;
+  /**
+   * Refuses a checkpoint this program cannot read as it stands: written
+   * by a newer version, or an older one without a migrate() (the file is
+   * not damaged, so it is left in place).
+   */
+  #checkVersion(header: CheckpointHeader): void {
     const from = header.stateVersion;
     if (from > this.#stateVersion) {
       throw new CheckFailure(
@@ -1066,17 +1177,31 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
         false,
       );
     }
+    if (from < this.#stateVersion && !this.#options.migrate) {
+      throw new CheckFailure(
+        "version",
+        `written with stateVersion ${from}; this program expects ${this.#stateVersion} and has no migrate() to upgrade it`,
+        false,
+      );
+    }
+  }
+
+  /** Reads, checks, decodes, parses and migrates; no validation. */
+  async #readState(
+    item: StoredCheckpoint,
+    signal?: AbortSignal,
+    whileHashing?: () => unknown,
+  ): Promise<{ ref: CheckpointRef; state: unknown }> {
+    const { header, state: parsed } = await this.#readParsed(
+      item,
+      signal,
+      whileHashing,
+    );
+    let state = parsed;
+    const from = header.stateVersion;
     if (from < this.#stateVersion) {
-      const migrate = this.#options.migrate;
-      if (!migrate) {
-        throw new CheckFailure(
-          "version",
-          `written with stateVersion ${from}; this program expects ${this.#stateVersion} and has no migrate() to upgrade it`,
-          false,
-        );
-      }
       try {
-        state = await migrate(state, from);
+        state = await this.#options.migrate!(state, from);
       } catch (err) {
         throw new CheckFailure(
           "migration",
@@ -1284,19 +1409,31 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     const item = candidates[0];
     if (!item) return {};
     options.signal?.throwIfAborted();
-    const marks = this.#markers.load();
-    if (this.#poisoned(marks, item, wanted)) return {};
+    // The restore is counted while the payload is hashed (see
+    // #readParsed): after its header passed, before any verdict. A count
+    // of a file that then fails its checks counts for nothing (the file
+    // is quarantined); a file left in place for a newer program (its
+    // version) fails before it is counted.
+    let marks: LoadedMarks | undefined;
+    let counting: Promise<{ count: number; foldDue: boolean }> | undefined;
     let loaded: { ref: CheckpointRef; state: S };
     try {
-      loaded = await this.#load(item, options.signal);
+      loaded = await this.#load(item, options.signal, () => {
+        marks = this.#markers.load();
+        if (this.#poisoned(marks, item, wanted)) throw new Poisoned();
+        counting = this.#markers.record(item.id, this.#clock.now(), marks);
+        counting.catch(() => {}); // awaited below unless a check fails
+        return counting;
+      });
     } catch (err) {
+      if (err instanceof Poisoned) return {};
       if (err instanceof CheckFailure) {
         return { failed: { item, failure: err } };
       }
       if (isNotFound(err)) return {};
       throw err;
     }
-    return await this.#counted(item, loaded, [], marks);
+    return await this.#counted(item, loaded, [], marks, counting);
   }
 
   /** Why `item` is poisoned, if it is and was not asked for by name. */
@@ -1324,23 +1461,21 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
 
   /**
    * Counts the restore (before the state is handed over, so a crash while
-   * applying it counts) and journals it.
+   * applying it counts), unless `counting` already did, and journals it.
    */
   async #counted(
     item: StoredCheckpoint,
     loaded: { ref: CheckpointRef; state: S },
     skipped: SkippedCheckpoint[],
     unlocked?: LoadedMarks,
+    counting?: Promise<{ count: number; foldDue: boolean }>,
   ): Promise<RestoreResult<S>> {
     // Without the lock, the marks read before the checks will do: a fold
     // since then makes this line count for nothing, as it would if it
     // had come just before the fold. Under the lock they are read again:
     // this very restore may have poisoned another checkpoint (a fold).
-    const { count, foldDue } = await this.#markers.record(
-      item.id,
-      this.#clock.now(),
-      unlocked,
-    );
+    const { count, foldDue } = await (counting ??
+      this.#markers.record(item.id, this.#clock.now(), unlocked));
     await this.#journal.append("restore", {
       id: item.id,
       seq: item.seq,
@@ -2394,6 +2529,10 @@ interface WholePrepared {
   kind: "whole";
   payload: PayloadChunks;
   body: FileBody;
+  /** The bytes kept for the header line in front of the payload. */
+  room: number;
+  /** The check for what JSON cannot hold, when it runs at the write. */
+  check?: () => void;
 }
 
 /** A payload serialised as it is written (see encodeChunks). */
@@ -2424,6 +2563,9 @@ class Mispredicted extends CheckpointError {
     });
   }
 }
+
+/** The unlocked restore's candidate is poisoned: leave it to the locked path. */
+class Poisoned extends Error {}
 
 /** Everything one agent has stored, as listed under its lock. */
 interface Inventory {

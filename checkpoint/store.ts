@@ -69,12 +69,33 @@ export interface FilePutOptions extends PutOptions {
    */
   beforeCommit?: () => void | Promise<void>;
   /**
+   * Work that must succeed before the file becomes visible but needs none
+   * of it written (a check of the state, taking the lock): started as the
+   * data is written, run alongside the write and the sync (fs/'s
+   * `whileWriting`).
+   */
+  whileWriting?: () => void | Promise<void>;
+  /**
    * Bytes that overwrite the start of the file once all of `data` is
    * written, before it is synced: the header line of a payload streamed
    * as it is made, whose size and checksum are known only at its end
-   * (fs/'s `rewriteStart`).
+   * (fs/'s `rewriteStart`), or of a payload written while its checksum
+   * is computed.
    */
-  rewriteStart?: () => Uint8Array;
+  rewriteStart?: () => Uint8Array | Promise<Uint8Array>;
+}
+
+/** Options of {@linkcode FileCheckpointStore.get}. */
+export interface FileGetOptions {
+  /** The largest file to read, in bytes. */
+  maxBytes?: number;
+  /** Stops the read. */
+  signal?: AbortSignal;
+  /**
+   * A buffer to read into when the file fits in it with a byte to spare
+   * (fs/'s `readBytes` `into`); the bytes returned are then a view of it.
+   */
+  into?: Uint8Array;
 }
 
 /**
@@ -269,6 +290,7 @@ export class FileCheckpointStore implements CheckpointStore {
     const io = {
       ...(options?.signal ? { signal: options.signal } : {}),
       ...(options?.beforeCommit ? { beforeCommit: options.beforeCommit } : {}),
+      ...(options?.whileWriting ? { whileWriting: options.whileWriting } : {}),
       ...(options?.rewriteStart ? { rewriteStart: options.rewriteStart } : {}),
     };
     // Bytes in memory go down in one write (fs/ may retry it whole); a
@@ -287,13 +309,14 @@ export class FileCheckpointStore implements CheckpointStore {
 
   get(
     item: StoredCheckpoint,
-    options?: { maxBytes?: number; signal?: AbortSignal },
+    options?: FileGetOptions,
   ): Promise<Uint8Array> {
     return readBytes(item.location, {
       ...(options?.maxBytes !== undefined
         ? { maxBytes: options.maxBytes }
         : {}),
       ...(options?.signal ? { signal: options.signal } : {}),
+      ...(options?.into ? { into: options.into } : {}),
     });
   }
 

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { openCheckpoints } from "../../checkpoint/mod.ts";
+import { listLocks } from "../../lock/mod.ts";
 import { checkState } from "./_crash_state.ts";
 import { inTempDir } from "../_helpers/temp_dir.ts";
 
@@ -193,20 +194,20 @@ Deno.test("creates in one process, on one manager or two, interleave without wai
   });
 });
 
-Deno.test("a refused state on a manager's second create writes nothing and takes no lock", async () => {
+Deno.test("a refused state on a manager's second create writes nothing and leaves the lock free", async () => {
   await inTempDir(async (root) => {
     await using cp = await openCheckpoints<unknown>({ agentId: "a", root });
     await cp.create("routine", { state: 1 });
     const before = filesUnder(root);
-    const fence = () =>
-      Deno.readTextFileSync(`${root}/locks/checkpoint.a.fence`);
-    const fenceBefore = fence();
+    // The check runs while the payload is written, which may take the
+    // lock for that moment (bumping the fence): what matters is that
+    // nothing is left and the lock is free again.
     const err = await cp.create("routine", { state: { f: () => 1 } })
       .catch((e) => e);
     assert.equal(err.code, "invalid_state");
     assert.match(err.message, /"\/f" is a function/);
     assert.deepEqual(filesUnder(root), before);
-    assert.equal(fence(), fenceBefore, "the lock was not taken");
+    assert.equal((await listLocks({ root })).length, 0, "the lock is free");
     // The prediction still holds for the next create.
     assert.equal((await cp.create("routine", { state: 2 })).seq, 2);
   });

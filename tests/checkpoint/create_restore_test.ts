@@ -658,3 +658,30 @@ Deno.test("read() runs every check restore runs but changes nothing: no quaranti
     assert.equal(missing.code, "not_found");
   });
 });
+
+Deno.test("restores of growing and shrinking states, between creates, each get their own state", async () => {
+  await inTempDir(async (root) => {
+    await using cp = await openCheckpoints<{ text: string; n: number }>({
+      agentId: "a",
+      root,
+    });
+    // Sizes around the buffer a manager keeps for reads and writes.
+    const sizes = [10, 200_000, 3_000_000, 50, 1_100_000, 9_000_000, 5];
+    const restored: Array<{ text: string; n: number }> = [];
+    for (const [n, size] of sizes.entries()) {
+      const state = { text: String.fromCharCode(97 + n).repeat(size), n };
+      await cp.create("routine", { state });
+      const first = await cp.restore();
+      const second = await cp.restore();
+      assert.deepEqual(first.state, state, `size ${size}`);
+      assert.deepEqual(second.state, state, `size ${size}, again`);
+      restored.push(first.state);
+    }
+    // No state changed under a later read.
+    for (const [n, size] of sizes.entries()) {
+      assert.equal(restored[n]!.text.length, size);
+      assert.equal(restored[n]!.text[0], String.fromCharCode(97 + n));
+    }
+    assert.deepEqual((await cp.verify()).problems, []);
+  });
+});

@@ -202,3 +202,43 @@ Deno.test("a count log grown large is folded by a restore, keeping every count",
     assert.equal(events.at(-1)!.restores, before + 1);
   });
 });
+
+Deno.test("a checkpoint left for a newer program is never counted towards poison", async () => {
+  await inTempDir(async (root) => {
+    {
+      await using v1 = await openCheckpoints<string>({ agentId: "a", root });
+      await v1.create("routine", { state: "v1" });
+      await using v2 = await openCheckpoints<string>({
+        agentId: "a",
+        root,
+        stateVersion: 2,
+        migrate: (s) => s as string,
+      });
+      await v2.create("recovery", { state: "v2" });
+    }
+    // The old program skips the newer file again and again (it is not
+    // damaged, so it stays in place) ...
+    for (let i = 0; i < 3; i++) {
+      await using old = await openCheckpoints<string>({
+        agentId: "a",
+        root,
+        poisonAfter: 10,
+      });
+      const result = await old.restore();
+      assert.equal(result.state, "v1");
+      assert.match(result.skipped[0]!.reason, /newer than this program's/);
+    }
+    // ... and the newer program still gets it: those skips were no
+    // restores (one count would poison it here).
+    await using v2 = await openCheckpoints<string>({
+      agentId: "a",
+      root,
+      stateVersion: 2,
+      migrate: (s) => s as string,
+      poisonAfter: 1,
+    });
+    const result = await v2.restore();
+    assert.equal(result.state, "v2");
+    assert.deepEqual(result.skipped, []);
+  });
+});
