@@ -526,6 +526,8 @@ export class CheckpointManager<S = unknown> implements AsyncDisposable {
     const headerNow = async () =>
       this.#header(type, seq, payload, await body.sha256, extras, { fence });
     if (!(this.#store instanceof FileCheckpointStore)) {
+      // Only the file store is written ahead of the lock (#createAhead),
+      // so only it is given steps to run beside the write.
       check?.();
       const header = await headerNow();
       const stored = await this.#store.put(

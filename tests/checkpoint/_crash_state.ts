@@ -42,3 +42,22 @@ export async function checkState(value: unknown): Promise<CrashState> {
   }
   return state;
 }
+
+/**
+ * The command line that runs `_create_child.ts` (creates checkpoints in
+ * another process) on `root` with `args`.
+ */
+export function createChildArgs(root: string, args: string[]): string[] {
+  return [
+    "run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-sys",
+    "--allow-run",
+    "--no-check",
+    new URL("./_create_child.ts", import.meta.url).pathname,
+    root,
+    ...args,
+  ];
+}

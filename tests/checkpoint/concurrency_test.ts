@@ -6,10 +6,9 @@
 import assert from "node:assert/strict";
 import { openCheckpoints } from "../../checkpoint/mod.ts";
 import { listLocks } from "../../lock/mod.ts";
-import { checkState } from "./_crash_state.ts";
+import { checkState, createChildArgs } from "./_crash_state.ts";
 import { inTempDir } from "../_helpers/temp_dir.ts";
 
-const CHILD = new URL("./_create_child.ts", import.meta.url).pathname;
 const PER_CHILD = 15;
 
 /** Starts a child creating `count` versions from `from`; resolves to its acks. */
@@ -19,20 +18,7 @@ async function burst(
   count: number,
 ): Promise<Array<{ version: number; seq: number }>> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      "--allow-run",
-      "--no-check",
-      CHILD,
-      root,
-      "burst",
-      String(from),
-      String(count),
-    ],
+    args: createChildArgs(root, ["burst", String(from), String(count)]),
     stdout: "piped",
     stderr: "piped",
   }).output();

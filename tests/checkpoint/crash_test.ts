@@ -15,9 +15,8 @@
 
 import assert from "node:assert/strict";
 import { openCheckpoints } from "../../checkpoint/mod.ts";
-import { checkState } from "./_crash_state.ts";
+import { checkState, createChildArgs } from "./_crash_state.ts";
 
-const CHILD = new URL("./_create_child.ts", import.meta.url).pathname;
 const TORTURE = Deno.env.get("STURDY_TORTURE") === "1";
 const RANDOM_KILLS = TORTURE ? 300 : 28;
 
@@ -35,18 +34,7 @@ async function runChild(
   killAfterMs?: number,
 ): Promise<Outcome> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys",
-      "--allow-run",
-      "--no-check",
-      CHILD,
-      root,
-      ...args,
-    ],
+    args: createChildArgs(root, args),
     stdout: "piped",
     stderr: "piped",
   }).spawn();
